@@ -1,0 +1,286 @@
+"""Orchestration: read inputs, call the pure layers, perform the effects. No printing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.pylock import Pylock, is_valid_pylock_path
+from packaging.utils import canonicalize_name
+
+from envlock import __version__
+from envlock.channels import Channels, Selection, TorchOrigin, parse_channels, select_variant
+from envlock.errors import CheckFailed, SpecError, UsageError
+from envlock.host import HostFacts, Recommendation
+from envlock.io import files, probe, uv
+from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text, render_lock
+from envlock.resolve import build_uv_project, check_routing, preferences_lock, pylock_from_export
+from envlock.spec import (
+    Indexes,
+    Platform,
+    Spec,
+    effective_indexes,
+    parse_spec_text,
+    spec_digest,
+)
+from envlock.templates import render_spec_template
+from envlock.urls import redact_url
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+def load_channels() -> Channels:
+    return parse_channels(files.read_channel_files())
+
+
+def read_spec(path: Path) -> Spec:
+    text = files.read_text(path)
+    if text is None:
+        raise SpecError(
+            f"{path} does not exist",
+            hint="Run `envlock init` to write one, or pass --spec PATH.",
+        )
+    return parse_spec_text(text, source=str(path))
+
+
+def default_lock_path(spec_path: Path) -> Path:
+    return spec_path.parent / LOCK_FILENAME
+
+
+def _validate_lock_path(path: Path) -> None:
+    if not is_valid_pylock_path(path):
+        raise UsageError(
+            f"{path.name!r} is not a PEP 751 lock file name",
+            hint="Name it pylock.toml or pylock.<name>.toml (lowercase, no dots in <name>).",
+        )
+
+
+def redacted(indexes: Indexes) -> Indexes:
+    return Indexes(pypi=redact_url(indexes.pypi), pytorch=redact_url(indexes.pytorch))
+
+
+# --------------------------------------------------------------------------------------
+# lock
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockResult:
+    lock_path: Path
+    changed: bool  # False: the lock was already fresh and was not re-resolved
+    lock: Pylock
+    selection: Selection | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Freshness:
+    fresh: bool
+    reason: str
+
+
+def _read_lock(path: Path) -> Pylock | None:
+    text = files.read_text(path)
+    if text is None:
+        return None
+    return parse_lock_text(text, source=str(path))
+
+
+def freshness(
+    spec_path: Path, lock_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Freshness:
+    """Is the lock fresh for the spec? Offline: compares the spec digest, reads no index."""
+    env = os.environ if environ is None else environ
+    lock_path = lock_path or default_lock_path(spec_path)
+    spec = read_spec(spec_path)
+    digest = spec_digest(spec, redacted(effective_indexes(spec.indexes, env)))
+    text = files.read_text(lock_path)
+    if text is None:
+        return Freshness(fresh=False, reason=f"{lock_path} does not exist; run `envlock lock`")
+    lock = parse_lock_text(text, source=str(lock_path))
+    meta = lock_meta(lock)
+    if meta is None:
+        return Freshness(
+            fresh=False, reason=f"{lock_path} was not written by envlock (no [tool.envlock])"
+        )
+    if meta.spec_digest != digest:
+        return Freshness(
+            fresh=False,
+            reason=f"{lock_path} is stale: {spec_path} changed since it was locked; "
+            "run `envlock lock`",
+        )
+    return Freshness(fresh=True, reason=f"{lock_path} is fresh for {spec_path}")
+
+
+def check(
+    spec_path: Path, lock_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Freshness:
+    result = freshness(spec_path, lock_path, environ)
+    if not result.fresh:
+        raise CheckFailed(result.reason, hint="Run `envlock lock` and commit the new lock.")
+    return result
+
+
+def lock(
+    spec_path: Path,
+    *,
+    lock_path: Path | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    report: Reporter = _quiet,
+) -> LockResult:
+    """torchenv.toml -> pylock.toml. Re-resolves only when the spec changed or on --upgrade."""
+    env = os.environ if environ is None else environ
+    lock_path = lock_path or default_lock_path(spec_path)
+    _validate_lock_path(lock_path)
+    spec = read_spec(spec_path)
+    indexes = effective_indexes(spec.indexes, env)
+    clean_indexes = redacted(indexes)
+    digest = spec_digest(spec, clean_indexes)
+    previous = _read_lock(lock_path)
+    previous_meta = lock_meta(previous) if previous is not None else None
+    if (
+        previous is not None
+        and previous_meta is not None
+        and previous_meta.spec_digest == digest
+        and not upgrade
+        and not upgrade_packages
+    ):
+        return LockResult(lock_path=lock_path, changed=False, lock=previous)
+
+    channels = load_channels()
+    selection = select_variant(
+        spec, channels, pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
+    )
+    report(
+        f"Locking torch {selection.release.name} ({selection.variant.name}) for Python "
+        f"{spec.python} on {', '.join(p.value for p in spec.platforms)}"
+    )
+    project = build_uv_project(spec, selection, indexes)
+    preferences = (
+        preferences_lock(previous, str(spec.requires_python)) if previous is not None else None
+    )
+    outcome = uv.lock_with_uv(
+        project,
+        environ=env,
+        preferences=preferences,
+        upgrade=upgrade,
+        upgrade_packages=[str(canonicalize_name(n)) for n in upgrade_packages],
+    )
+    meta = LockMeta(
+        spec_digest=digest,
+        envlock_version=__version__,
+        python=spec.python,
+        platforms=tuple(p.value for p in spec.platforms),
+        torch=selection.release.name,
+        variant=selection.variant.name,
+        variant_index=redact_url(selection.index_url) if selection.index_url else None,
+        pypi_index=clean_indexes.pypi,
+        torch_source={c.platform.value: c.origin.value for c in selection.platforms},
+        exclude_newer=spec.exclude_newer,
+    )
+    new_lock = pylock_from_export(outcome.export, spec=spec, tool=meta.to_tool())
+    check_routing(
+        new_lock,
+        selection,
+        spec=spec,
+        pypi_index=clean_indexes.pypi,
+        pytorch_index=meta.variant_index,
+    )
+    text = render_lock(new_lock)
+    # Validate the exact bytes we are about to write, then replace atomically.
+    parse_lock_text(text, source=str(lock_path))
+    files.write_atomic(lock_path, text)
+    return LockResult(
+        lock_path=lock_path,
+        changed=True,
+        lock=new_lock,
+        selection=selection,
+        warnings=selection.warnings,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# init
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitOptions:
+    torch: str | None = None
+    cuda: str | None = None
+    python: str | None = None
+    packages: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    vision: bool = True
+    audio: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitResult:
+    path: Path
+    text: str
+    recommendation: Recommendation | None = None
+    host: HostFacts = field(default_factory=HostFacts)
+
+
+def init(
+    path: Path,
+    options: InitOptions,
+    *,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> InitResult:
+    """Write a commented torchenv.toml; without --cuda, detect this host's driver."""
+    env = os.environ if environ is None else environ
+    if path.exists() and not options.force:
+        raise UsageError(
+            f"{path} already exists",
+            hint="Pass --force to overwrite it, or edit it by hand.",
+        )
+    channels = load_channels()
+    text, recommendation, facts = render_spec_template(
+        options,
+        channels,
+        current_python=f"{sys.version_info.major}.{sys.version_info.minor}",
+        probe=lambda: host if host is not None else probe.probe_host(env),
+    )
+    # The template must be a spec envlock accepts; fail before writing anything.
+    parse_spec_text(text, source=str(path))
+    files.write_atomic(path, text)
+    return InitResult(path=path, text=text, recommendation=recommendation, host=facts)
+
+
+# --------------------------------------------------------------------------------------
+# channels
+
+
+def explain_selection(
+    *, torch: str, cuda: str, python: str, platforms: Sequence[str], source: str = "auto"
+) -> Selection:
+    """What `envlock lock` would choose for these inputs (no network)."""
+    platform_list = ", ".join(f'"{p}"' for p in platforms)
+    text = (
+        f'[env]\npython = "{python}"\nplatforms = [{platform_list}]\n'
+        f'[torch]\nversion = "{torch}"\ncuda = "{cuda}"\nsource = "{source}"\n'
+    )
+    spec = parse_spec_text(text, source="--torch/--cuda")
+    indexes = Indexes()
+    return select_variant(
+        spec, load_channels(), pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
+    )
+
+
+def torch_origin_label(origin: TorchOrigin) -> str:
+    return "PyPI" if origin is TorchOrigin.PYPI else "PyTorch index"
+
+
+def default_platform() -> Platform:
+    return Platform.LINUX_X86_64

@@ -1,0 +1,395 @@
+"""The command line: parse, call api, render, map errors to exit codes.
+
+The only module that prints or exits. Data goes to stdout, messages and progress to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.exceptions import TyperException
+
+from envlock import __version__, api
+from envlock.channels import Channels, Selection, VariantKind
+from envlock.errors import EnvlockError, ExitCode
+from envlock.spec import SPEC_FILENAME, Platform
+
+app = typer.Typer(
+    name="envlock",
+    help=(
+        "Reproducible, hash-pinned PyTorch environments.\n\n"
+        "torchenv.toml names Python, torch, the CUDA build and your packages; `envlock lock` "
+        "picks the matching PyTorch wheel index and writes a PEP 751 pylock.toml in which every "
+        "artifact is pinned by sha256.\n\n"
+        "Start with `envlock init`, then `envlock lock`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class _State:
+    debug = False
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"envlock {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show uv's command lines and tracebacks.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    _State.debug = debug
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="debug: %(message)s")
+
+
+@contextmanager
+def _progress(message: str) -> Iterator[None]:
+    if err.is_terminal:
+        with err.status(message, spinner="dots"):
+            yield
+    else:
+        err.print(message)
+        yield
+
+
+SpecOption = Annotated[
+    Path,
+    typer.Option("--spec", "-s", help="The spec to read.", show_default=True),
+]
+LockOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--lock",
+        "-o",
+        help="The lock to write or check (pylock.toml or pylock.<name>.toml). "
+        "Default: pylock.toml beside the spec.",
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------
+# init
+
+
+@app.command()
+def init(
+    torch: Annotated[
+        str | None,
+        typer.Option(help='torch release, e.g. "2.6" (newest 2.6.x). Default: newest verified.'),
+    ] = None,
+    cuda: Annotated[
+        str | None,
+        typer.Option(
+            help='Build: "12.4", "12", "cpu", "rocm6.2", "xpu". Default: detect this host\'s '
+            "NVIDIA driver (no GPU: the build PyPI ships)."
+        ),
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option(help='CPython minor, e.g. "3.11". Default: this interpreter.')
+    ] = None,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with", help='A package to add, e.g. transformers or "datasets>=3". Repeatable.'
+        ),
+    ] = None,
+    platform: Annotated[
+        list[Platform] | None,
+        typer.Option(
+            help="A platform the lock must install on. Repeatable. Default: linux-x86_64."
+        ),
+    ] = None,
+    vision: Annotated[bool, typer.Option(help="Add the paired torchvision.")] = True,
+    audio: Annotated[bool, typer.Option(help="Add the paired torchaudio.")] = False,
+    path: Annotated[Path, typer.Option("--path", help="Where to write the spec.")] = Path(
+        SPEC_FILENAME
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing spec.")] = False,
+) -> None:
+    """Write a commented torchenv.toml.
+
+    Without --cuda, init reads this host's NVIDIA driver (/proc/driver/nvidia/version,
+    /sys/module/nvidia/version or nvidia-smi) and writes a concrete build with a comment
+    saying what it found. The spec never says "auto": a lock must not depend on who runs it.
+
+    Example: envlock init --torch 2.6 --cuda 12.4 --with transformers --with datasets
+    """
+    options = api.InitOptions(
+        torch=torch,
+        cuda=cuda,
+        python=python,
+        packages=tuple(with_ or ()),
+        platforms=tuple(p.value for p in platform or ()),
+        vision=vision,
+        audio=audio,
+        force=force,
+    )
+    result = api.init(path, options)
+    if result.recommendation is not None:
+        err.print(f'Build: cuda = "{result.recommendation.cuda}" ({result.recommendation.reason})')
+    err.print(f"Wrote {result.path}. Next: `envlock lock`.")
+
+
+# --------------------------------------------------------------------------------------
+# lock
+
+
+@app.command()
+def lock(
+    spec: SpecOption = Path(SPEC_FILENAME),
+    lock_path: LockOption = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Do not resolve: exit 0 if the lock is fresh for the spec, 1 if it is stale or "
+            "missing. Offline; for CI and pre-commit.",
+        ),
+    ] = False,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="Re-resolve everything to the newest allowed.")
+    ] = False,
+    upgrade_package: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upgrade-package",
+            "-P",
+            help="Re-resolve allowing only this package to change. Repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Resolve torchenv.toml into a hash-pinned PEP 751 pylock.toml.
+
+    Torch-family packages come only from the chosen PyTorch variant index
+    (<pytorch index>/<variant>), everything else only from PyPI: no extra-index-url
+    fallbacks, so a higher-versioned torch on another index can never win.
+
+    With nothing changed since the last lock, nothing is re-resolved. After a spec change,
+    every package keeps its locked version where it can; --upgrade and --upgrade-package
+    allow newer ones. The lock is written atomically: on any error the old one stays.
+    """
+    if check:
+        result = api.check(spec, lock_path)
+        err.print(result.reason)
+        return
+    with _progress("Resolving with uv…"):
+        outcome = api.lock(
+            spec,
+            lock_path=lock_path,
+            upgrade=upgrade,
+            upgrade_packages=tuple(upgrade_package or ()),
+            report=err.print,
+        )
+    for warning in outcome.warnings:
+        err.print(f"warning: {warning}")
+    count = len(outcome.lock.packages)
+    if not outcome.changed:
+        err.print(f"{outcome.lock_path} is up to date ({count} packages); nothing re-resolved.")
+        return
+    if outcome.selection is not None:
+        err.print(outcome.selection.explanation)
+    err.print(f"Wrote {outcome.lock_path} ({count} packages, every artifact sha256-pinned).")
+
+
+# --------------------------------------------------------------------------------------
+# channels
+
+
+def _matrix_rows(channels: Channels) -> list[dict[str, Any]]:
+    rows = []
+    for release in reversed(channels.releases):
+        images = sorted(
+            {
+                f"{i.torch}-cuda{i.cuda}-cudnn{i.cudnn}"
+                for i in channels.images
+                if f"{i.torch.major}.{i.torch.minor}" == release.name
+            }
+        )
+        rows.append(
+            {
+                "torch": release.name,
+                "released": release.released.isoformat() if release.released else None,
+                "python": list(release.python),
+                "variants": [v.name for v in release.variants],
+                "pypi": {p.value: v.name for p, v in release.pypi.items()},
+                "torchvision": release.torchvision,
+                "torchaudio": release.torchaudio,
+                "triton": release.triton,
+                "images": images,
+                "unverified": sorted(release.unverified),
+                "source": release.source,
+            }
+        )
+    return rows
+
+
+def _selection_json(selection: Selection) -> dict[str, Any]:
+    return {
+        "torch": selection.release.name,
+        "torch-specifier": str(selection.torch_specifier),
+        "variant": selection.variant.name,
+        "platforms": [
+            {
+                "platform": c.platform.value,
+                "source": c.origin.value,
+                "variant": c.variant.name,
+                "index": c.index_url,
+            }
+            for c in selection.platforms
+        ],
+        "companions": {k: str(v) for k, v in selection.companions.items()},
+        "explanation": selection.explanation,
+        "warnings": list(selection.warnings),
+    }
+
+
+@app.command()
+def channels(
+    torch: Annotated[
+        str | None, typer.Option(help="Explain the choice for this torch release.")
+    ] = None,
+    cuda: Annotated[
+        str | None, typer.Option(help='With --torch: the build to explain ("12.4", "cpu"…).')
+    ] = None,
+    python: Annotated[str, typer.Option(help="With --torch: the Python.")] = "3.11",
+    platform: Annotated[
+        list[Platform] | None, typer.Option(help="With --torch: platforms. Repeatable.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show what PyTorch publishes: releases x builds, PyPI's own build, pairings, images.
+
+    With --torch (and --cuda), explain what `envlock lock` would choose, or why nothing can be.
+    Facts marked "unverified" could not be confirmed from a primary source.
+    """
+    if torch is not None:
+        selection = api.explain_selection(
+            torch=torch,
+            cuda=cuda or "cpu",
+            python=python,
+            platforms=[p.value for p in platform or [Platform.LINUX_X86_64]],
+        )
+        if as_json:
+            out.print_json(json.dumps(_selection_json(selection)))
+            return
+        out.print(selection.explanation)
+        for warning in selection.warnings:
+            out.print(f"warning: {warning}")
+        return
+    channel_data = api.load_channels()
+    rows = _matrix_rows(channel_data)
+    if as_json:
+        out.print_json(json.dumps({"releases": rows}))
+        return
+    table = Table(title="PyTorch releases known to envlock", show_lines=False)
+    for column in (
+        "torch",
+        "python",
+        "builds on the PyTorch index",
+        "PyPI linux-x86_64",
+        "vision",
+        "audio",
+        "triton",
+        "official images (cuda)",
+    ):
+        table.add_column(column)
+    for release, row in zip(reversed(channel_data.releases), rows, strict=True):
+        builds = " ".join(
+            v.name + ("?" if release.is_unverified(f"variants:{v.name}") else "")
+            for v in release.variants
+        )
+        if release.is_unverified("variants"):
+            builds += " (unverified)"
+        cuda_images = sorted({i.split("-cuda")[1].split("-")[0] for i in row["images"]})
+        table.add_row(
+            release.name,
+            f"{release.python[0]}-{release.python[-1]}" if release.python else "",
+            builds,
+            row["pypi"].get(Platform.LINUX_X86_64.value, ""),
+            release.torchvision + ("?" if release.is_unverified("torchvision") else ""),
+            release.torchaudio or "-",
+            release.triton + ("?" if release.is_unverified("triton") else ""),
+            " ".join(cuda_images) or "-",
+        )
+    out.print(table)
+    floors = ", ".join(f"cu{f.cuda_major}x >= {f.linux}" for f in channel_data.drivers)
+    if floors:
+        out.print(f"Minimum NVIDIA driver (Linux): {floors}.")
+    out.print(
+        "? = unverified in envlock's channel data. `envlock channels --torch 2.6 --cuda 12.4`"
+        " explains a choice."
+    )
+    _ = VariantKind
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+
+
+def _print_error(exc: EnvlockError) -> None:
+    err.print(f"error: {exc.message}", markup=False)
+    if exc.detail:
+        for line in exc.detail.splitlines():
+            err.print(f"  {line}", markup=False)
+    if exc.hint:
+        err.print(f"hint: {exc.hint}", markup=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: the one place that turns exceptions into messages and exit codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except EnvlockError as exc:
+        if _State.debug:
+            traceback.print_exc()
+        _print_error(exc)
+        sys.exit(int(exc.exit_code))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("error: aborted")
+        sys.exit(130)
+    except TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            err.print(exc.format_message(), markup=False)
+            sys.exit(int(ExitCode.USAGE))
+        err.print(f"error: {exc.format_message()}", markup=False)
+        err.print("hint: run `envlock --help` or `envlock COMMAND --help`.", markup=False)
+        sys.exit(int(ExitCode.USAGE))
+    except KeyboardInterrupt:
+        err.print("error: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if _State.debug:
+            traceback.print_exc()
+        err.print(f"error: internal error: {type(exc).__name__}: {exc}", markup=False)
+        err.print(
+            "hint: this is a bug in envlock; re-run with --debug and report it.", markup=False
+        )
+        sys.exit(int(ExitCode.INTERNAL))

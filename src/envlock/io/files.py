@@ -1,0 +1,84 @@
+"""Filesystem effects: atomic writes, reading specs, locks and the shipped channel data."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from envlock.errors import ChannelDataError, MaterialiseError
+
+CHANNEL_FILES = ("releases.toml", "drivers.toml", "gpu-arch.toml", "docker.toml", "family.toml")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text (LF endings) so readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            with contextlib.suppress(OSError):
+                tmp.chmod(path.stat().st_mode & 0o777)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise MaterialiseError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="Check that the directory exists and is writable.",
+        ) from exc
+
+
+def read_text(path: Path) -> str | None:
+    """The file's text, or None when it does not exist."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise MaterialiseError(f"{path} is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise MaterialiseError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise MaterialiseError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _channels_dir() -> Path:
+    shipped = resources.files("envlock").joinpath("channels")
+    if shipped.is_dir():
+        return Path(str(shipped))
+    # Running from a source checkout (editable install): channels/ sits at the repo root.
+    checkout = Path(__file__).resolve().parents[3] / "channels"
+    if checkout.is_dir():
+        return checkout
+    raise ChannelDataError(
+        "envlock's channel data (channels/*.toml) is missing from this installation",
+        hint="Reinstall envlock: `pip install --force-reinstall envlock`.",
+    )
+
+
+def read_channel_files() -> dict[str, dict[str, Any]]:
+    """Load every channels/*.toml shipped with envlock, keyed by file name."""
+    directory = _channels_dir()
+    result: dict[str, dict[str, Any]] = {}
+    for name in CHANNEL_FILES:
+        path = directory / name
+        if not path.exists():
+            continue
+        try:
+            result[name] = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ChannelDataError(
+                f"channel data {path} is not valid TOML: {exc}",
+                hint="Reinstall envlock, or fix the file if you edited it.",
+            ) from exc
+    return result

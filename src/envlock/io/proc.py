@@ -1,0 +1,96 @@
+"""The one subprocess choke point: logs the command, cleans the environment, maps failures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from envlock.errors import EnvlockError, InternalError
+
+log = logging.getLogger("envlock.proc")
+
+# Variables that carry ambient package-manager configuration. None may reach uv or pip:
+# a lock must not depend on who runs it.
+_AMBIENT_PREFIXES = ("UV_", "PIP_", "CONDA_", "PYTHON", "VIRTUAL_ENV", "PYTORCH_", "ENVLOCK_")
+_KEEP = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LC_ALL",
+        "TMPDIR",
+        "TEMP",
+        "TMP",
+        "SYSTEMROOT",  # Windows needs it for sockets
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+    }
+)
+
+
+def clean_environment(environ: Mapping[str, str], extra: Mapping[str, str] = {}) -> dict[str, str]:
+    """Keep only what a subprocess needs to reach the network; drop ambient pip/uv config."""
+    env = {k: v for k, v in environ.items() if k in _KEEP and not k.startswith(_AMBIENT_PREFIXES)}
+    # pip reads PIP_CONFIG_FILE=/dev/null as "no config file"; harmless for uv.
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str],
+    timeout: float | None = None,
+    timeout_error: EnvlockError | None = None,
+) -> Completed:
+    """Run a command to completion with exactly ``env``; never raises on a non-zero exit.
+
+    A command still running after ``timeout`` seconds is killed and ``timeout_error`` raised.
+    """
+    argv = tuple(str(a) for a in args)
+    log.debug("run: %s (cwd=%s)", " ".join(argv), cwd)
+    try:
+        result = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise InternalError(
+            f"cannot run {argv[0]}: {exc.strerror}",
+            hint="Reinstall envlock: the uv binary ships as its dependency.",
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise timeout_error or InternalError(
+            f"{argv[0]} did not finish within {timeout} s"
+        ) from exc
+    log.debug("exit %s; stderr:\n%s", result.returncode, result.stderr)
+    return Completed(argv, result.returncode, result.stdout, result.stderr)

@@ -1,0 +1,121 @@
+"""Run the uv binary that ships with envlock on a throw-away project."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envlock.errors import IndexUnavailableError, InternalError
+from envlock.io import proc
+from envlock.resolve import UvProject, classify_uv_failure
+
+DEFAULT_TIMEOUT_S = 900.0
+
+
+def uv_binary() -> str:
+    try:
+        from uv import find_uv_bin  # noqa: PLC0415 - optional at import time for tooling
+    except ImportError as exc:  # pragma: no cover - uv is a hard dependency
+        raise InternalError(
+            "the uv package is not installed", hint="Reinstall envlock; uv is its dependency."
+        ) from exc
+    return str(find_uv_bin())
+
+
+def cache_dir(environ: Mapping[str, str]) -> Path:
+    """envlock's own uv cache, so the user's uv settings and cache state cannot leak in."""
+    explicit = environ.get("ENVLOCK_CACHE_DIR")
+    if explicit:
+        return Path(explicit) / "uv"
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "envlock" / "uv"
+
+
+def uv_version() -> str:
+    result = proc.run([uv_binary(), "--version"], env=proc.clean_environment(os.environ))
+    return result.stdout.strip().removeprefix("uv ").split(" ")[0]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UvOutcome:
+    export: dict[str, Any]
+    uv_lock: dict[str, Any]
+    stderr: str
+
+
+def lock_with_uv(
+    project: UvProject,
+    *,
+    environ: Mapping[str, str],
+    preferences: str | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> UvOutcome:
+    """Write the project in a temp dir, `uv lock` it, `uv export` it as PEP 751, read both."""
+    extra = dict(project.credentials)
+    for ours, theirs in (
+        ("ENVLOCK_HTTP_TIMEOUT", "UV_HTTP_TIMEOUT"),
+        ("ENVLOCK_HTTP_RETRIES", "UV_HTTP_RETRIES"),
+    ):
+        if environ.get(ours):
+            extra[theirs] = environ[ours]
+    env = proc.clean_environment(environ, extra)
+    common = [
+        "--no-config",
+        "--no-python-downloads",
+        "--cache-dir",
+        str(cache_dir(environ)),
+        "--color",
+        "never",
+    ]
+    timeout_error = IndexUnavailableError(
+        f"locking did not finish within {int(timeout)} s",
+        hint="An index is probably not answering; check the network or the index URLs.",
+    )
+    with tempfile.TemporaryDirectory(prefix="envlock-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "pyproject.toml").write_text(project.pyproject, encoding="utf-8")
+        if preferences is not None and not upgrade:
+            (workdir / "uv.lock").write_text(preferences, encoding="utf-8")
+        lock_args = [uv_binary(), "lock", *common]
+        if upgrade:
+            lock_args.append("--upgrade")
+        for name in upgrade_packages:
+            lock_args += ["--upgrade-package", name]
+        locked = proc.run(
+            lock_args, cwd=workdir, env=env, timeout=timeout, timeout_error=timeout_error
+        )
+        if locked.returncode != 0:
+            raise classify_uv_failure(locked.stderr, project)
+        exported = proc.run(
+            [
+                uv_binary(),
+                "export",
+                *common,
+                "--frozen",
+                "--format",
+                "pylock.toml",
+                "--no-header",
+                "--no-emit-project",
+                "--output-file",
+                "pylock.toml",
+            ],
+            cwd=workdir,
+            env=env,
+            timeout=timeout,
+            timeout_error=timeout_error,
+        )
+        if exported.returncode != 0:
+            raise classify_uv_failure(exported.stderr, project)
+        try:
+            export = tomllib.loads((workdir / "pylock.toml").read_text(encoding="utf-8"))
+            uv_lock = tomllib.loads((workdir / "uv.lock").read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InternalError(f"could not read uv's output: {exc}") from exc
+    return UvOutcome(export=export, uv_lock=uv_lock, stderr=locked.stderr)

@@ -1,0 +1,411 @@
+"""Spec + Selection -> a throw-away uv project; uv's answer -> envlock's Pylock. Pure.
+
+envlock contains no resolver: uv solves. This module writes the project uv solves (with the
+PyTorch variant index declared ``explicit`` and only torch-family names routed to it) and turns
+uv's output into the lock, keeping only artifacts for the declared platforms and Python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from packaging.markers import Marker, default_environment
+from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
+from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+
+from envlock.channels import Selection, TorchOrigin
+from envlock.errors import EnvlockError, IndexUnavailableError, InternalError, ResolutionError
+from envlock.spec import Indexes, Platform, Spec
+from envlock.urls import redact_text, split_credentials
+
+PROJECT_NAME = "envlock-resolve"
+PYPI_INDEX_NAME = "pypi"
+PYTORCH_INDEX_NAME = "pytorch"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UvProject:
+    """Everything the io layer needs to run uv: files to write and credentials to pass."""
+
+    pyproject: str
+    credentials: Mapping[str, str]  # UV_INDEX_<NAME>_USERNAME / _PASSWORD
+    secrets: tuple[str, ...]  # values to scrub from any output
+    index_labels: Mapping[str, str]  # credential-free index URL -> human name
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _toml_array(values: Iterable[str]) -> str:
+    items = list(values)
+    if not items:
+        return "[]"
+    return "[\n" + "".join(f"    {_toml_str(v)},\n" for v in items) + "]"
+
+
+def _credentials(name: str, url: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    clean, user, password = split_credentials(url)
+    env: dict[str, str] = {}
+    secrets: list[str] = []
+    key = name.upper().replace("-", "_")
+    if user is not None:
+        env[f"UV_INDEX_{key}_USERNAME"] = user
+        secrets.append(user) if password is None else None
+    if password is not None:
+        env[f"UV_INDEX_{key}_PASSWORD"] = password
+        secrets.append(password)
+    return clean, env, tuple(secrets)
+
+
+def direct_requirements(spec: Spec, selection: Selection) -> list[str]:
+    """The dependencies of the throw-away project, torch first."""
+    reqs = [f"torch{selection.torch_specifier}"]
+    reqs += [f"{name}{specifier}" for name, specifier in sorted(selection.companions.items())]
+    reqs += list(selection.extra_requirements)
+    reqs += [str(r) for r in spec.packages]
+    return reqs
+
+
+def build_uv_project(spec: Spec, selection: Selection, indexes: Indexes) -> UvProject:
+    """The pyproject.toml uv locks: explicit variant index, per-package routing, platforms."""
+    pypi_url, pypi_env, pypi_secrets = _credentials(PYPI_INDEX_NAME, indexes.pypi)
+    credentials = dict(pypi_env)
+    secrets = list(pypi_secrets)
+    labels = {pypi_url: f"the PyPI index ({pypi_url})"}
+    markers = [p.marker for p in spec.platforms]
+    lines = [
+        "[project]",
+        f"name = {_toml_str(PROJECT_NAME)}",
+        'version = "0"',
+        f"requires-python = {_toml_str(str(spec.requires_python))}",
+        f"dependencies = {_toml_array(direct_requirements(spec, selection))}",
+        "",
+        "[tool.uv]",
+        "package = false",
+        f"environments = {_toml_array(markers)}",
+        f"required-environments = {_toml_array(markers)}",
+    ]
+    if spec.exclude_newer is not None:
+        stamp = spec.exclude_newer.strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines.append(f"exclude-newer = {_toml_str(stamp)}")
+    lines.append("")
+    if selection.index_url is not None:
+        torch_url, torch_env, torch_secrets = _credentials(PYTORCH_INDEX_NAME, selection.index_url)
+        credentials.update(torch_env)
+        secrets += torch_secrets
+        labels[torch_url] = f"the PyTorch {selection.variant.name} index ({torch_url})"
+        lines += [
+            "[[tool.uv.index]]",
+            f"name = {_toml_str(PYTORCH_INDEX_NAME)}",
+            f"url = {_toml_str(torch_url)}",
+            "explicit = true",
+            "",
+        ]
+    lines += [
+        "[[tool.uv.index]]",
+        f"name = {_toml_str(PYPI_INDEX_NAME)}",
+        f"url = {_toml_str(pypi_url)}",
+        "default = true",
+        "",
+    ]
+    lines += _sources_table(spec, selection)
+    return UvProject(
+        pyproject="\n".join(lines),
+        credentials=credentials,
+        secrets=tuple(secrets),
+        index_labels=labels,
+    )
+
+
+def _sources_table(spec: Spec, selection: Selection) -> list[str]:
+    if selection.index_url is None:
+        return []
+    via_index = [c for c in selection.platforms if c.origin is TorchOrigin.PYTORCH_INDEX]
+    requested = {
+        canonicalize_name(re.split(r"[\s;\[<>=!~]", r, maxsplit=1)[0])
+        for r in direct_requirements(spec, selection)
+    }
+    names = [n for n in selection.routed if n in requested]
+    if not names:
+        return []
+    lines = ["[tool.uv.sources]"]
+    if len(via_index) == len(selection.platforms):
+        source = '{ index = "pytorch" }'
+    else:
+        entries = ", ".join(
+            f'{{ index = "pytorch", marker = {_toml_str(c.platform.marker)} }}' for c in via_index
+        )
+        source = f"[{entries}]"
+    lines += [f"{name} = {source}" for name in names]
+    lines.append("")
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# preferences: a minimal uv.lock built from the previous pylock, so re-locking after a spec
+# change keeps every version it can (like `uv lock` does with its own lock file).
+
+
+def preferences_lock(previous: Pylock, requires_python: str) -> str:
+    lines = ["version = 1", "revision = 3", f"requires-python = {_toml_str(requires_python)}", ""]
+    for package in previous.packages:
+        if package.version is None or not package.index or not package.wheels:
+            continue
+        lines += [
+            "[[package]]",
+            f"name = {_toml_str(package.name)}",
+            f"version = {_toml_str(str(package.version))}",
+            f"source = {{ registry = {_toml_str(package.index)} }}",
+            "wheels = [",
+        ]
+        for wheel in package.wheels:
+            if wheel.url is None or "sha256" not in wheel.hashes:
+                continue
+            lines.append(
+                f"    {{ url = {_toml_str(wheel.url)}, "
+                f"hash = {_toml_str('sha256:' + wheel.hashes['sha256'])} }},"
+            )
+        lines += ["]", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# uv failures -> envlock errors
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_URL = re.compile(r"https?://[^\s`'\")]+")
+_NETWORK_MARKERS = (
+    "failed to fetch",
+    "error sending request",
+    "connection refused",
+    "dns error",
+    "timed out",
+    "operation timed out",
+    "could not connect",
+    "tcp connect error",
+    "request failed after",
+    "status code",
+    "http status",
+    "failed to download",
+    "certificate",
+)
+
+
+def _trim(stderr: str, secrets: tuple[str, ...], limit: int = 30) -> str:
+    text = redact_text(_ANSI.sub("", stderr), secrets)
+    lines = [
+        line.rstrip()
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(("Using CPython", "Resolved ", "DEBUG"))
+    ]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return "\n".join(lines)
+
+
+def classify_uv_failure(stderr: str, project: UvProject) -> EnvlockError:
+    """Turn uv's stderr into the right error family, naming the index and redacting secrets."""
+    detail = _trim(stderr, project.secrets)
+    lowered = detail.lower()
+    if "no solution found" in lowered or "unsatisfiable" in lowered:
+        return ResolutionError(
+            "no set of packages satisfies torchenv.toml",
+            hint="Read uv's explanation above; loosen the named requirement or pick another "
+            "torch release/build (`envlock channels` lists what exists).",
+            detail=detail,
+        )
+    if any(marker in lowered for marker in _NETWORK_MARKERS):
+        index = _name_index(detail, project.index_labels)
+        status = re.search(r"\b(4\d\d|5\d\d)\b", detail)
+        what = f" (HTTP {status.group(1)})" if status else ""
+        return IndexUnavailableError(
+            f"could not read {index}{what}",
+            hint="Check the URL in [indexes] or ENVLOCK_*_INDEX_URL, your network/proxy and "
+            "credentials, then run `envlock lock` again; the previous lock was left as it was.",
+            detail=detail,
+        )
+    return ResolutionError(
+        "uv could not lock the environment",
+        hint="Read uv's message above; run with --debug for the full uv command line.",
+        detail=detail,
+    )
+
+
+def _name_index(detail: str, labels: Mapping[str, str]) -> str:
+    for url in _URL.findall(detail):
+        for base, label in labels.items():
+            if url.startswith(base):
+                return label
+    if labels:
+        return " or ".join(sorted(labels.values()))
+    return "a package index"
+
+
+# --------------------------------------------------------------------------------------
+# uv's export -> envlock's Pylock
+
+
+_MANYLINUX_GLIBC_MAX = 40
+
+
+def platform_tags(platform: Platform, python: str) -> list[Tag]:
+    """The wheel tags a CPython ``python`` on ``platform`` accepts (glibc Linux, macOS 11+)."""
+    major, minor = (int(p) for p in python.split("."))
+    version = (major, minor)
+    if platform in (Platform.LINUX_X86_64, Platform.LINUX_AARCH64):
+        arch = "x86_64" if platform is Platform.LINUX_X86_64 else "aarch64"
+        plats = [f"manylinux_2_{m}_{arch}" for m in range(_MANYLINUX_GLIBC_MAX, 4, -1)]
+        plats += [f"manylinux2014_{arch}"]
+        if arch == "x86_64":
+            plats += ["manylinux2010_x86_64", "manylinux1_x86_64"]
+        plats.append(f"linux_{arch}")
+    elif platform is Platform.MACOS_ARM64:
+        plats = list(mac_platforms((26, 0), "arm64"))
+    else:
+        plats = ["win_amd64"]
+    interpreter = f"cp{major}{minor}"
+    tags = list(cpython_tags(version, abis=[interpreter, "abi3", "none"], platforms=plats))
+    tags += list(compatible_tags(version, interpreter=interpreter, platforms=plats))
+    return tags
+
+
+def platform_environment(platform: Platform, python: str) -> dict[str, str]:
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(
+        {
+            "implementation_name": "cpython",
+            "platform_python_implementation": "CPython",
+            "python_version": python,
+            "python_full_version": f"{python}.0",
+            "implementation_version": f"{python}.0",
+            "platform_release": "",
+            "platform_version": "",
+        }
+    )
+    env.update(platform.environment)
+    return env
+
+
+def _applies(marker: Marker | None, env: Mapping[str, str]) -> bool:
+    if marker is None:
+        return True
+    return marker.evaluate(dict(env), context="lock_file")
+
+
+def _wheel_tags(wheel: PackageWheel) -> frozenset[Tag]:
+    try:
+        return parse_wheel_filename(wheel.filename)[3]
+    except InvalidWheelFilename:
+        raise InternalError(f"uv exported an invalid wheel filename {wheel.filename!r}") from None
+
+
+def filter_package(
+    package: Package, targets: Sequence[tuple[Platform, frozenset[Tag], Mapping[str, str]]]
+) -> Package | None:
+    """Keep the wheels some target can install; keep the sdist only if a target needs it.
+
+    Returns None when the package applies to no target at all.
+    """
+    applicable = [(p, tags) for p, tags, env in targets if _applies(package.marker, env)]
+    if not applicable:
+        return None
+    wheels = [w for w in package.wheels or () if any(_wheel_tags(w) & t for _, t in applicable)]
+    needs_sdist = any(not any(_wheel_tags(w) & t for w in wheels) for _, t in applicable)
+    sdist = package.sdist if needs_sdist else None
+    if needs_sdist and sdist is None and package.archive is None and package.vcs is None:
+        missing = [p.value for p, t in applicable if not any(_wheel_tags(w) & t for w in wheels)]
+        raise ResolutionError(
+            f"{package.name} {package.version} has no wheel for {', '.join(missing)} and no "
+            "source distribution",
+            hint=f"Pin another version of {package.name} in [packages], or drop that platform.",
+        )
+    return replace(
+        package,
+        wheels=sorted(wheels, key=lambda w: w.filename) or None,
+        sdist=sdist,
+        dependencies=None,
+    )
+
+
+def _sort_key(package: Package) -> tuple[str, str, str]:
+    return (package.name, str(package.version or ""), str(package.marker or ""))
+
+
+def pylock_from_export(export: Mapping[str, Any], *, spec: Spec, tool: Mapping[str, Any]) -> Pylock:
+    """Validate uv's exported pylock, filter it to the spec's targets, attach [tool.envlock]."""
+    try:
+        exported = Pylock.from_dict(export)
+    except PylockValidationError as exc:
+        raise InternalError(f"uv exported an invalid pylock.toml: {exc}") from exc
+    targets = [
+        (
+            p,
+            frozenset(platform_tags(p, spec.python)),
+            platform_environment(p, spec.python),
+        )
+        for p in spec.platforms
+    ]
+    packages: list[Package] = []
+    for package in exported.packages:
+        if package.name == PROJECT_NAME:
+            continue
+        kept = filter_package(package, targets)
+        if kept is not None:
+            packages.append(kept)
+    lock = Pylock(
+        lock_version=exported.lock_version,
+        environments=[Marker(p.marker) for p in spec.platforms],
+        requires_python=spec.requires_python,
+        extras=[],
+        dependency_groups=[],
+        default_groups=[],
+        created_by="envlock",
+        packages=sorted(packages, key=_sort_key),
+        tool={"envlock": dict(tool)},
+    )
+    lock.validate()
+    return lock
+
+
+def check_routing(
+    lock: Pylock,
+    selection: Selection,
+    *,
+    spec: Spec,
+    pypi_index: str,
+    pytorch_index: str | None,
+) -> None:
+    """Defence in depth against dependency confusion.
+
+    Every torch-family package must come, on each platform it applies to, from the index the
+    selection chose for that platform: never a higher-versioned copy from another index.
+    """
+    routed = set(selection.routed)
+    for package in lock.packages:
+        if package.name not in routed:
+            continue
+        for choice in selection.platforms:
+            if not _applies(package.marker, platform_environment(choice.platform, spec.python)):
+                continue
+            if choice.origin is TorchOrigin.PYTORCH_INDEX and pytorch_index is not None:
+                expected, label = pytorch_index, f"the PyTorch {selection.variant.name} index"
+            else:
+                expected, label = pypi_index, "PyPI"
+            if (package.index or "").rstrip("/") != expected.rstrip("/"):
+                raise ResolutionError(
+                    f"{package.name} {package.version} for {choice.platform.value} resolved from "
+                    f"{package.index}, but torch-family packages must come from {label} "
+                    f"({expected})",
+                    hint=f"If another package pulls in {package.name}, name it in [torch] "
+                    "(vision/audio) or [packages] so envlock pins it to the right index.",
+                )

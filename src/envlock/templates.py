@@ -1,0 +1,134 @@
+"""The commented torchenv.toml that `envlock init` writes. Pure apart from the probe it is given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from envlock.channels import Channels, Release, VariantKind
+from envlock.errors import SpecError, UsageError
+from envlock.host import HostFacts, Recommendation, recommend_build
+from envlock.spec import Platform, normalise_cuda, torch_specifier
+
+if TYPE_CHECKING:
+    from envlock.api import InitOptions
+
+
+def default_release(channels: Channels) -> Release:
+    """The newest release whose variants and pairings the channel data marks verified."""
+    for release in reversed(channels.releases):
+        if not release.unverified & {"variants", "torchvision", "python"}:
+            return release
+    return channels.releases[-1]
+
+
+def _release_for(options: InitOptions, channels: Channels) -> Release:
+    if options.torch is None:
+        return default_release(channels)
+    specifier = torch_specifier(options.torch)
+    matching = [r for r in channels.releases if r.covers(specifier)]
+    if not matching:
+        known = f"{channels.releases[0].name}-{channels.releases[-1].name}"
+        raise SpecError(
+            f"--torch {options.torch}: not in envlock's channel data (it knows {known})",
+            hint="Pick a listed release (`envlock channels`), or upgrade envlock.",
+        )
+    return matching[-1]
+
+
+def _python_for(options: InitOptions, release: Release, current: str) -> str:
+    if options.python is not None:
+        return options.python
+    if current in release.python:
+        return current
+    return release.python[-1]
+
+
+def _package_lines(packages: tuple[str, ...]) -> list[str]:
+    lines = []
+    for item in packages:
+        try:
+            req = Requirement(item)
+        except InvalidRequirement as exc:
+            raise UsageError(
+                f"--with {item!r} is not a requirement: {exc}",
+                hint='Use --with NAME or --with "NAME>=1.2".',
+            ) from None
+        name = canonicalize_name(req.name)
+        value = str(req.specifier) or "*"
+        if req.extras or req.marker:
+            table = [f"version = {json.dumps(value)}"]
+            if req.extras:
+                table.append(f"extras = {json.dumps(sorted(req.extras))}")
+            if req.marker:
+                table.append(f"markers = {json.dumps(str(req.marker))}")
+            lines.append(f"{name} = {{ {', '.join(table)} }}")
+        else:
+            lines.append(f"{name} = {json.dumps(value)}")
+    return sorted(lines)
+
+
+def render_spec_template(
+    options: InitOptions,
+    channels: Channels,
+    *,
+    current_python: str,
+    probe: Callable[[], HostFacts],
+) -> tuple[str, Recommendation | None, HostFacts]:
+    """Build the torchenv.toml text; returns it with the build recommendation, if one was made."""
+    release = _release_for(options, channels)
+    python = _python_for(options, release, current_python)
+    platforms = tuple(Platform(p) for p in options.platforms) or (Platform.LINUX_X86_64,)
+    facts = HostFacts()
+    recommendation: Recommendation | None = None
+    if options.cuda is None or normalise_cuda(options.cuda) == "auto":
+        facts = probe()
+        recommendation = recommend_build(release, channels, facts, platforms[0])
+        cuda = recommendation.cuda
+        cuda_comment = f"# envlock init chose this: {recommendation.reason}."
+    else:
+        cuda = normalise_cuda(options.cuda)
+        cuda_comment = "# Chosen on the command line (envlock init --cuda)."
+    version = options.torch or release.name
+    builds = ", ".join(
+        v.version_text if v.kind is VariantKind.CUDA else v.name for v in release.variants
+    )
+    lines = [
+        "# torchenv.toml: the environment envlock locks into pylock.toml.",
+        '# Edit it, then run `envlock lock`. Reference: README.md, section "torchenv.toml".',
+        "",
+        "[env]",
+        "# The CPython minor version to lock for.",
+        f"python = {json.dumps(python)}",
+        "# Where the lock must install: linux-x86_64, linux-aarch64, macos-arm64, windows-x86_64.",
+        "platforms = [" + ", ".join(json.dumps(p.value) for p in platforms) + "]",
+        "",
+        "[torch]",
+        '# "2.6" means the newest 2.6.x; any PEP 440 specifier (">=2.5,<2.7") works too.',
+        f"version = {json.dumps(version)}",
+        f'# The build: a CUDA version, "cpu", "rocmX.Y" or "xpu". torch {release.name} has: '
+        f"{builds}.",
+        cuda_comment,
+        f"cuda = {json.dumps(cuda)}",
+        "# torchvision / torchaudio at the versions paired with this torch release.",
+        f"vision = {'true' if options.vision else 'false'}",
+        f"audio = {'true' if options.audio else 'false'}",
+        '# source = "auto"  # auto: PyPI when PyPI ships this very build, else the PyTorch index',
+        "",
+        "[packages]",
+        '# Everything else, as PEP 508 specifiers keyed by name: transformers = ">=4.40,<5".',
+        *_package_lines(options.packages),
+        "",
+        "# [resolution]",
+        "# exclude-newer = 2026-11-01T00:00:00Z  # lock as of a date: same inputs, same answer",
+        "",
+        "# [indexes]  # mirrors; ENVLOCK_PYPI_INDEX_URL / ENVLOCK_PYTORCH_INDEX_URL override these",
+        '# pypi = "https://pypi.org/simple"',
+        '# pytorch = "https://download.pytorch.org/whl"',
+        "",
+    ]
+    return "\n".join(lines), recommendation, facts

@@ -1,0 +1,37 @@
+"""URL helpers: credentials are used on the wire but never shown or written."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
+
+_URL_IN_TEXT = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """'https://u:p@host/x' -> ('https://host/x', 'u', 'p'). Values are percent-decoded."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    clean = urlunsplit(SplitResult(parts.scheme, host, parts.path, parts.query, parts.fragment))
+    user = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return clean, user, password
+
+
+def redact_url(url: str) -> str:
+    """Drop any user:password@ part of a URL."""
+    return split_credentials(url)[0]
+
+
+def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove userinfo from every URL in free text, and any known secret values."""
+    result = _URL_IN_TEXT.sub(lambda m: m.group("scheme"), text)
+    for secret in secrets:
+        if secret:
+            result = result.replace(secret, "****")
+            result = result.replace(quote(secret, safe=""), "****")
+    return result
