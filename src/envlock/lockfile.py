@@ -131,12 +131,19 @@ def _value(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     if isinstance(value, Mapping):
         return _inline_table(value)
     if isinstance(value, Sequence):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
+
+
+def _string(value: str) -> str:
+    # Markers are full of double quotes; a literal string keeps them readable.
+    if '"' in value and "'" not in value and value.isprintable():
+        return f"'{value}'"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _inline_table(mapping: Mapping[str, object]) -> str:

@@ -329,12 +329,41 @@ def filter_package(
             "source distribution",
             hint=f"Pin another version of {package.name} in [packages], or drop that platform.",
         )
+    all_targets = len(applicable) == len(targets)
+    marker = None if all_targets and _is_platform_marker(package.marker) else package.marker
     return replace(
         package,
+        marker=marker,
         wheels=sorted(wheels, key=lambda w: w.filename) or None,
         sdist=sdist,
         dependencies=None,
     )
+
+
+_PLATFORM_ONLY_VARIABLES = frozenset(
+    {
+        "sys_platform",
+        "platform_machine",
+        "platform_system",
+        "os_name",
+        "python_version",
+        "implementation_name",
+        "platform_python_implementation",
+    }
+)
+_MARKER_VARIABLE = re.compile(r"\b([a-z_]+)\s*(?:==|!=|<=|>=|<|>|~=|in\b|not\s+in\b)")
+
+
+def _is_platform_marker(marker: Marker | None) -> bool:
+    """True when the marker only tests variables fixed by a declared platform + Python minor.
+
+    Such a marker that holds on every declared platform says nothing the lock's
+    ``environments`` do not already say, so it is dropped to keep locks and diffs readable.
+    """
+    if marker is None:
+        return True
+    variables = set(_MARKER_VARIABLE.findall(str(marker)))
+    return bool(variables) and variables <= _PLATFORM_ONLY_VARIABLES
 
 
 def _sort_key(package: Package) -> tuple[str, str, str]:
