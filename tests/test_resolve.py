@@ -31,7 +31,7 @@ def _project(cuda: str = "12.6", extra: str = "", indexes: Indexes | None = None
     selection = select_variant(
         spec, parse_channels(_data()), pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
     )
-    return build_uv_project(spec, selection, indexes)
+    return build_uv_project(spec, selection, indexes, interpreter="3.11")
 
 
 def test_project_routes_only_torch_family_to_an_explicit_index() -> None:
@@ -50,10 +50,10 @@ def test_project_routes_only_torch_family_to_an_explicit_index() -> None:
 
 def test_project_pins_python_and_platforms() -> None:
     data = tomllib.loads(_project(extra='platforms = ["linux-x86_64", "windows-x86_64"]').pyproject)
-    assert data["project"]["requires-python"] == "==3.11.*"
+    assert data["project"]["requires-python"] == ">=3.11"
     assert data["tool"]["uv"]["environments"] == [
-        Platform.LINUX_X86_64.marker,
-        Platform.WINDOWS_X86_64.marker,
+        f"python_version == '3.11' and {Platform.LINUX_X86_64.marker}",
+        f"python_version == '3.11' and {Platform.WINDOWS_X86_64.marker}",
     ]
 
 
@@ -90,7 +90,7 @@ def test_credentials_leave_the_project_file() -> None:
 def test_resolution_failure_is_trimmed_and_redacted() -> None:
     project = _project(indexes=Indexes(pypi="https://alice:s3cret@mirror.example/simple"))
     stderr = (
-        "Using CPython 3.11.7\n  × No solution found when resolving dependencies:\n"
+        "Using CPython 3.11.7\n  x No solution found when resolving dependencies:\n"
         "  ╰─▶ Because transformers>=99 was not found in https://alice:s3cret@mirror.example/simple"
     )
     error = classify_uv_failure(stderr, project)

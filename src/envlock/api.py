@@ -163,7 +163,9 @@ def lock(
         f"Locking torch {selection.release.name} ({selection.variant.name}) for Python "
         f"{spec.python} on {', '.join(p.value for p in spec.platforms)}"
     )
-    project = build_uv_project(spec, selection, indexes)
+    project = build_uv_project(
+        spec, selection, indexes, interpreter=f"{sys.version_info.major}.{sys.version_info.minor}"
+    )
     preferences = (
         preferences_lock(previous, str(spec.requires_python)) if previous is not None else None
     )

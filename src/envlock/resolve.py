@@ -76,18 +76,31 @@ def direct_requirements(spec: Spec, selection: Selection) -> list[str]:
     return reqs
 
 
-def build_uv_project(spec: Spec, selection: Selection, indexes: Indexes) -> UvProject:
-    """The pyproject.toml uv locks: explicit variant index, per-package routing, platforms."""
+def _minor_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def build_uv_project(
+    spec: Spec, selection: Selection, indexes: Indexes, *, interpreter: str
+) -> UvProject:
+    """The pyproject.toml uv locks: explicit variant index, per-package routing, platforms.
+
+    ``interpreter`` is the Python minor uv runs with (envlock's own). uv insists that the
+    project's requires-python admits it, so requires-python is the lower of the two minors and
+    the spec's Python is pinned through ``environments`` instead: a 3.12 lock needs no 3.12
+    interpreter on the machine.
+    """
     pypi_url, pypi_env, pypi_secrets = _credentials(PYPI_INDEX_NAME, indexes.pypi)
     credentials = dict(pypi_env)
     secrets = list(pypi_secrets)
     labels = {pypi_url: f"the PyPI index ({pypi_url})"}
-    markers = [p.marker for p in spec.platforms]
+    markers = [f"python_version == '{spec.python}' and {p.marker}" for p in spec.platforms]
+    floor = min(spec.python, interpreter, key=_minor_key)
     lines = [
         "[project]",
         f"name = {_toml_str(PROJECT_NAME)}",
         'version = "0"',
-        f"requires-python = {_toml_str(str(spec.requires_python))}",
+        f"requires-python = {_toml_str(f'>={floor}')}",
         f"dependencies = {_toml_array(direct_requirements(spec, selection))}",
         "",
         "[tool.uv]",
@@ -329,7 +342,10 @@ def filter_package(
             "source distribution",
             hint=f"Pin another version of {package.name} in [packages], or drop that platform.",
         )
-    all_targets = len(applicable) == len(targets)
+    all_targets = len(applicable) == len(targets) and all(
+        _applies(package.marker, {**env, "python_full_version": env["python_version"] + ".99"})
+        for _, _, env in targets
+    )
     marker = None if all_targets and _is_platform_marker(package.marker) else package.marker
     return replace(
         package,
@@ -347,6 +363,7 @@ _PLATFORM_ONLY_VARIABLES = frozenset(
         "platform_system",
         "os_name",
         "python_version",
+        "python_full_version",
         "implementation_name",
         "platform_python_implementation",
     }

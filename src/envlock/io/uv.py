@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,9 @@ def lock_with_uv(
     env = proc.clean_environment(environ, extra)
     common = [
         "--no-config",
+        # envlock's own interpreter: never a pyenv shim or another PATH lookup.
+        "--python",
+        sys.executable,
         "--no-python-downloads",
         "--cache-dir",
         str(cache_dir(environ)),

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from envlock.cli import main
+from tests.support.indexes import StandardIndexes, start_standard_indexes
+
+
+@pytest.fixture(scope="session")
+def indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandardIndexes]:
+    """A fake PyPI and a fake download.pytorch.org/whl, served on 127.0.0.1 for the session."""
+    served = start_standard_indexes(tmp_path_factory.mktemp("indexes"))
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+@pytest.fixture(scope="session")
+def uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("envlock-cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, uv_cache: Path) -> Path:
+    """A clean working directory and environment: no ENVLOCK_* leaking from the developer."""
+    for key in list(os.environ):
+        if key.startswith("ENVLOCK_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(uv_cache))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def fixture_env(
+    isolated_env: Path, indexes: StandardIndexes, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point envlock at the fixture indexes (the way a mirror would be configured)."""
+    monkeypatch.setenv("ENVLOCK_PYPI_INDEX_URL", indexes.pypi_url)
+    monkeypatch.setenv("ENVLOCK_PYTORCH_INDEX_URL", indexes.pytorch_url)
+    monkeypatch.setenv("ENVLOCK_HTTP_RETRIES", "0")
+    return isolated_env
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Run the envlock CLI in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        else:
+            code = 0
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
