@@ -39,7 +39,7 @@ def test_project_routes_only_torch_family_to_an_explicit_index() -> None:
     indexes = {i["name"]: i for i in data["tool"]["uv"]["index"]}
     assert indexes["pytorch"]["url"] == "https://download.pytorch.org/whl/cu126"
     assert indexes["pytorch"]["explicit"] is True
-    assert indexes["pypi"]["default"] is True
+    assert _project().lock_args == ("--default-index", "pypi=https://pypi.org/simple")
     assert data["tool"]["uv"]["sources"] == {
         "torch": {"index": "pytorch"},
         "torchvision": {"index": "pytorch"},
@@ -66,7 +66,7 @@ def test_mixed_platforms_route_per_marker() -> None:
 
 def test_pypi_build_needs_no_pytorch_index() -> None:
     data = tomllib.loads(_project(cuda="12.4").pyproject)
-    assert [i["name"] for i in data["tool"]["uv"]["index"]] == ["pypi"]
+    assert "index" not in data["tool"]["uv"]
     assert "sources" not in data["tool"]["uv"]
 
 
@@ -77,7 +77,7 @@ def test_credentials_leave_the_project_file() -> None:
             pytorch="https://bob:t0ken@mirror.example/whl",
         )
     )
-    assert "s3cret" not in project.pyproject
+    assert "s3cret" not in project.pyproject + " ".join(project.lock_args)
     assert "t0ken" not in project.pyproject
     assert project.credentials == {
         "UV_INDEX_PYPI_USERNAME": "alice",

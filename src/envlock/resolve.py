@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from packaging.markers import Marker, default_environment
@@ -37,9 +37,14 @@ class UvProject:
     """Everything the io layer needs to run uv: files to write and credentials to pass."""
 
     pyproject: str
+    # Settings passed on uv's command line: uv runs with --no-config, which also drops the
+    # project's own [tool.uv] *settings* (default index, exclude-newer); project metadata
+    # (sources, explicit indexes, environments) is still read from pyproject.toml.
+    lock_args: tuple[str, ...]
     credentials: Mapping[str, str]  # UV_INDEX_<NAME>_USERNAME / _PASSWORD
     secrets: tuple[str, ...]  # values to scrub from any output
     index_labels: Mapping[str, str]  # credential-free index URL -> human name
+    routed: Mapping[NormalizedName, str] = field(default_factory=dict)  # name -> its index URL
 
 
 def _toml_str(value: str) -> str:
@@ -94,6 +99,7 @@ def build_uv_project(
     credentials = dict(pypi_env)
     secrets = list(pypi_secrets)
     labels = {pypi_url: f"the PyPI index ({pypi_url})"}
+    torch_url = ""
     markers = [f"python_version == '{spec.python}' and {p.marker}" for p in spec.platforms]
     floor = min(spec.python, interpreter, key=_minor_key)
     lines = [
@@ -107,11 +113,16 @@ def build_uv_project(
         "package = false",
         f"environments = {_toml_array(markers)}",
         f"required-environments = {_toml_array(markers)}",
+        "",
     ]
+    lock_args = ["--default-index", f"{PYPI_INDEX_NAME}={pypi_url}"]
+    routed = sourced_names(spec, selection)
     if spec.exclude_newer is not None:
-        stamp = spec.exclude_newer.strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines.append(f"exclude-newer = {_toml_str(stamp)}")
-    lines.append("")
+        lock_args += ["--exclude-newer", spec.exclude_newer.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        # The PyTorch index has no upload time for most files, and uv drops files without one
+        # under a cut-off; the torch series is already fixed by the spec, so exempt these.
+        for name in routed:
+            lock_args += ["--exclude-newer-package", f"{name}=false"]
     if selection.index_url is not None:
         torch_url, torch_env, torch_secrets = _credentials(PYTORCH_INDEX_NAME, selection.index_url)
         credentials.update(torch_env)
@@ -124,33 +135,33 @@ def build_uv_project(
             "explicit = true",
             "",
         ]
-    lines += [
-        "[[tool.uv.index]]",
-        f"name = {_toml_str(PYPI_INDEX_NAME)}",
-        f"url = {_toml_str(pypi_url)}",
-        "default = true",
-        "",
-    ]
     lines += _sources_table(spec, selection)
     return UvProject(
         pyproject="\n".join(lines),
+        lock_args=tuple(lock_args),
+        routed=dict.fromkeys(routed, torch_url) if selection.index_url is not None else {},
         credentials=credentials,
         secrets=tuple(secrets),
         index_labels=labels,
     )
 
 
-def _sources_table(spec: Spec, selection: Selection) -> list[str]:
+def sourced_names(spec: Spec, selection: Selection) -> tuple[NormalizedName, ...]:
+    """Torch-family names that are direct dependencies and so get pinned to the variant index."""
     if selection.index_url is None:
-        return []
-    via_index = [c for c in selection.platforms if c.origin is TorchOrigin.PYTORCH_INDEX]
+        return ()
     requested = {
         canonicalize_name(re.split(r"[\s;\[<>=!~]", r, maxsplit=1)[0])
         for r in direct_requirements(spec, selection)
     }
-    names = [n for n in selection.routed if n in requested]
+    return tuple(n for n in selection.routed if n in requested)
+
+
+def _sources_table(spec: Spec, selection: Selection) -> list[str]:
+    names = sourced_names(spec, selection)
     if not names:
         return []
+    via_index = [c for c in selection.platforms if c.origin is TorchOrigin.PYTORCH_INDEX]
     lines = ["[tool.uv.sources]"]
     if len(via_index) == len(selection.platforms):
         source = '{ index = "pytorch" }'
@@ -226,10 +237,36 @@ def _trim(stderr: str, secrets: tuple[str, ...], limit: int = 30) -> str:
     return "\n".join(lines)
 
 
-def classify_uv_failure(stderr: str, project: UvProject) -> EnvlockError:
-    """Turn uv's stderr into the right error family, naming the index and redacting secrets."""
+_NOT_FOUND = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
+
+StatusProbe = Callable[[str], int | None]
+
+
+def classify_uv_failure(
+    stderr: str, project: UvProject, status_of: StatusProbe | None = None
+) -> EnvlockError:
+    """Turn uv's stderr into the right error family, naming the index and redacting secrets.
+
+    uv reports a torch-family package that its (explicit) index refused or lacks (401, 403,
+    404) as "not found"; that is a broken or unauthorised index, not a resolution problem.
+    ``status_of`` (a URL -> HTTP status probe from the io layer) names the status.
+    """
     detail = _trim(stderr, project.secrets)
     lowered = detail.lower()
+    for match in _NOT_FOUND.finditer(detail):
+        name = canonicalize_name(match.group(1))
+        index = project.routed.get(name)
+        if index is None:
+            continue
+        status = status_of(f"{index}/{name}/") if status_of is not None else None
+        label = project.index_labels.get(index, index)
+        answer = f" (HTTP {status})" if status and status >= 400 else ""
+        return IndexUnavailableError(
+            f"{label} did not serve {name}{answer}",
+            hint="Check ENVLOCK_PYTORCH_INDEX_URL / [indexes] pytorch and its credentials; the "
+            "variant folder must be a PEP 503 index (`envlock channels` lists real variants).",
+            detail=detail,
+        )
     if "no solution found" in lowered or "unsatisfiable" in lowered:
         return ResolutionError(
             "no set of packages satisfies torchenv.toml",

@@ -36,9 +36,7 @@ def _cuda_runtime(lock: Pylock) -> str | None:
 
 
 @pytest.mark.parametrize("series", ["2.6", "2.8", "2.11", "2.14", "2.15"])
-def test_pypi_default_variant_matches_pypi_wheel(
-    series: str, isolated_env: Path, cli: Cli
-) -> None:
+def test_pypi_default_variant_matches_pypi_wheel(series: str, isolated_env: Path, cli: Cli) -> None:
     release = api.load_channels().release(series)
     assert release is not None
     variant = release.pypi[Platform.LINUX_X86_64]

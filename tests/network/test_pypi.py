@@ -74,7 +74,9 @@ def test_torch_transformers_datasets_lock_from_real_pypi(pypi_env: Path, cli: Cl
 
 
 def test_cu123_is_refused_before_any_network(isolated_env: Path, cli: Cli) -> None:
-    (isolated_env / "torchenv.toml").write_text(SPEC.replace('"13.0"', '"12.3"').replace("2.14", "2.6"))
+    (isolated_env / "torchenv.toml").write_text(
+        SPEC.replace('"13.0"', '"12.3"').replace("2.14", "2.6")
+    )
     result = cli("lock")
     assert result.code == 3
     assert "cu118, cu124, cu126" in result.stderr

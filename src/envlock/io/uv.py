@@ -6,13 +6,14 @@ import os
 import sys
 import tempfile
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from envlock.errors import IndexUnavailableError, InternalError
 from envlock.io import proc
+from envlock.io.http import http_status
 from envlock.resolve import UvProject, classify_uv_failure
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -40,6 +41,13 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
 def uv_version() -> str:
     result = proc.run([uv_binary(), "--version"], env=proc.clean_environment(os.environ))
     return result.stdout.strip().removeprefix("uv ").split(" ")[0]
+
+
+def _prober(project: UvProject) -> Callable[[str], int | None]:
+    user = project.credentials.get("UV_INDEX_PYTORCH_USERNAME")
+    password = project.credentials.get("UV_INDEX_PYTORCH_PASSWORD", "")
+    auth = (user, password) if user is not None else None
+    return lambda url: http_status(url, auth)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +95,7 @@ def lock_with_uv(
         (workdir / "pyproject.toml").write_text(project.pyproject, encoding="utf-8")
         if preferences is not None and not upgrade:
             (workdir / "uv.lock").write_text(preferences, encoding="utf-8")
-        lock_args = [uv_binary(), "lock", *common]
+        lock_args = [uv_binary(), "lock", *common, *project.lock_args]
         if upgrade:
             lock_args.append("--upgrade")
         for name in upgrade_packages:
@@ -96,7 +104,7 @@ def lock_with_uv(
             lock_args, cwd=workdir, env=env, timeout=timeout, timeout_error=timeout_error
         )
         if locked.returncode != 0:
-            raise classify_uv_failure(locked.stderr, project)
+            raise classify_uv_failure(locked.stderr, project, _prober(project))
         exported = proc.run(
             [
                 uv_binary(),

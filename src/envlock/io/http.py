@@ -1,0 +1,24 @@
+"""Small HTTP look-ups envlock makes itself (uv does the real index traffic)."""
+
+from __future__ import annotations
+
+import requests
+
+from envlock import __version__
+
+
+def http_status(url: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> int | None:
+    """The HTTP status a GET of ``url`` answers, or None when nothing answers."""
+    try:
+        response = requests.get(
+            url,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=True,
+            headers={"User-Agent": f"envlock/{__version__}", "Accept": "text/html"},
+            stream=True,
+        )
+    except requests.RequestException:
+        return None
+    response.close()
+    return response.status_code

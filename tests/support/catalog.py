@@ -1,0 +1,274 @@
+"""What the fixture indexes serve: a small, hand-picked slice of PyPI and download.pytorch.org."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.support.wheels import Dist
+
+LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
+LINUX = 'platform_system == "Linux"'
+
+
+def _t(year: int, month: int, day: int = 1) -> datetime:
+    return datetime(year, month, day, 12, 0, 0, tzinfo=UTC)
+
+
+def _cp(*pairs: str) -> tuple[str, ...]:
+    """'311:manylinux_2_28_x86_64' -> 'cp311-cp311-manylinux_2_28_x86_64'."""
+    tags = []
+    for pair in pairs:
+        version, platform = pair.split(":")
+        tags.append(f"cp{version}-cp{version}-{platform}")
+    return tuple(tags)
+
+
+TORCH_BASE = ("filelock", "typing-extensions>=4.10.0", 'sympy==1.13.1; python_version >= "3.9"')
+X86_WHEELS = _cp("311:manylinux_2_28_x86_64", "312:manylinux_2_28_x86_64", "311:win_amd64")
+
+
+def _cuda12_deps(cudnn: str) -> tuple[str, ...]:
+    return (
+        f"nvidia-cudnn-cu12=={cudnn}; {LINUX_X86}",
+        f"nvidia-cublas-cu12==12.4.5.8; {LINUX_X86}",
+        f"triton==3.2.0; {LINUX_X86}",
+    )
+
+
+def _torch26(label: str, deps: tuple[str, ...], tags: tuple[str, ...] = X86_WHEELS) -> list[Dist]:
+    local = f"+{label}" if label else ""
+    return [
+        Dist(
+            name="torch",
+            version=f"2.6.0{local}",
+            tags=tags,
+            requires_dist=TORCH_BASE + deps,
+            requires_python=">=3.9",
+        ),
+        Dist(
+            name="torchvision",
+            version=f"0.21.0{local}",
+            tags=tags,
+            requires_dist=("torch==2.6.0", "numpy"),
+        ),
+        Dist(
+            name="torchaudio", version=f"2.6.0{local}", tags=tags, requires_dist=("torch==2.6.0",)
+        ),
+    ]
+
+
+def pytorch_variants() -> dict[str, list[Dist]]:
+    """download.pytorch.org/whl/<variant>/: local-version wheels, most without upload times."""
+    mirrored = [
+        Dist(
+            name="nvidia-cudnn-cu12",
+            version="9.1.0.70",
+            tags=("py3-none-manylinux2014_x86_64",),
+            upload_time=_t(2026, 5),
+        ),
+        Dist(
+            name="triton",
+            version="3.2.0",
+            tags=_cp("311:manylinux_2_17_x86_64"),
+            upload_time=_t(2026, 5),
+        ),
+    ]
+    aarch = _cp(
+        "311:manylinux_2_28_x86_64",
+        "311:manylinux_2_28_aarch64",
+        "312:manylinux_2_28_x86_64",
+        "311:win_amd64",
+    )
+    cu13_deps = (f"nvidia-cudnn-cu13==9.24.0.43; {LINUX}", f"triton==3.8.0; {LINUX}")
+    torch214 = _cp("311:manylinux_2_28_x86_64", "311:manylinux_2_28_aarch64")
+    return {
+        "cu124": _torch26("cu124", _cuda12_deps("9.1.0.70")) + mirrored,
+        "cu126": _torch26("cu126", _cuda12_deps("9.5.1.17")),
+        "cu118": _torch26(
+            "cu118",
+            (f"nvidia-cudnn-cu11==9.1.0.70; {LINUX_X86}",),
+            tags=_cp("311:manylinux_2_28_x86_64"),
+        )[:2],
+        "cpu": _torch26("cpu", (), tags=aarch)
+        + [
+            Dist(name="torch", version="2.14.0+cpu", tags=torch214, requires_dist=TORCH_BASE),
+            Dist(
+                name="torchvision",
+                version="0.29.0+cpu",
+                tags=torch214,
+                requires_dist=("torch==2.14.0", "numpy"),
+            ),
+        ],
+        "cu130": [
+            Dist(
+                name="torch",
+                version="2.14.0+cu130",
+                tags=torch214,
+                requires_dist=TORCH_BASE + cu13_deps,
+            ),
+            Dist(
+                name="torchvision",
+                version="0.29.0+cu130",
+                tags=torch214,
+                requires_dist=("torch==2.14.0", "numpy"),
+            ),
+        ],
+        "rocm6.2.4": _torch26(
+            "rocm6.2.4",
+            (f"pytorch-triton-rocm==3.2.0; {LINUX_X86}",),
+            tags=_cp("311:manylinux_2_28_x86_64"),
+        )[:2]
+        + [
+            Dist(
+                name="pytorch-triton-rocm", version="3.2.0", tags=_cp("311:manylinux_2_28_x86_64")
+            ),
+        ],
+    }
+
+
+def _numpy(version: str, uploaded: datetime) -> Dist:
+    return Dist(
+        name="numpy",
+        version=version,
+        tags=_cp(
+            "311:manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "311:manylinux_2_17_aarch64.manylinux2014_aarch64",
+            "311:musllinux_1_2_x86_64",
+            "311:macosx_14_0_arm64",
+            "311:win_amd64",
+            "312:manylinux_2_17_x86_64.manylinux2014_x86_64",
+            "310:manylinux_2_17_x86_64.manylinux2014_x86_64",
+        )
+        + ("pp310-pypy310_pp73-manylinux_2_17_x86_64.manylinux2014_x86_64",),
+        requires_python=">=3.10",
+        upload_time=uploaded,
+        sdist=True,
+    )
+
+
+def pypi() -> list[Dist]:
+    """The PyPI side: every file has an upload time, so exclude-newer can be tested."""
+    mac_win = _cp("311:macosx_11_0_arm64", "311:win_amd64")
+    linux_torch = _cp("311:manylinux_2_28_x86_64", "312:manylinux_2_28_x86_64")
+    cu12 = (
+        f"nvidia-cudnn-cu12==9.1.0.70; {LINUX_X86}",
+        f"nvidia-cublas-cu12==12.4.5.8; {LINUX_X86}",
+        f"triton==3.2.0; {LINUX_X86}",
+    )
+    cu13 = (f"nvidia-cudnn-cu13==9.24.0.43; {LINUX}", f"triton==3.8.0; {LINUX}")
+    torch214_tags = _cp(
+        "311:manylinux_2_28_x86_64",
+        "311:manylinux_2_28_aarch64",
+        "311:macosx_14_0_arm64",
+        "311:win_amd64",
+    )
+    manylinux = ("py3-none-manylinux2014_x86_64", "py3-none-manylinux2014_aarch64")
+    triton_tags = _cp(
+        "311:manylinux_2_17_x86_64", "311:manylinux_2_17_aarch64", "312:manylinux_2_17_x86_64"
+    )
+    return [
+        Dist(
+            name="torch",
+            version="2.6.0",
+            tags=linux_torch + mac_win,
+            requires_dist=TORCH_BASE + cu12,
+            requires_python=">=3.9",
+            upload_time=_t(2025, 1, 29),
+        ),
+        Dist(
+            name="torch",
+            version="2.14.0",
+            tags=torch214_tags,
+            requires_dist=TORCH_BASE + cu13,
+            requires_python=">=3.10",
+            upload_time=_t(2026, 9, 2),
+        ),
+        Dist(
+            name="torchvision",
+            version="0.21.0",
+            tags=linux_torch + mac_win,
+            requires_dist=("torch==2.6.0", "numpy"),
+            upload_time=_t(2025, 1, 29),
+        ),
+        Dist(
+            name="torchvision",
+            version="0.29.0",
+            tags=torch214_tags,
+            requires_dist=("torch==2.14.0", "numpy"),
+            upload_time=_t(2026, 9, 2),
+        ),
+        Dist(
+            name="torchaudio",
+            version="2.6.0",
+            tags=linux_torch + mac_win,
+            requires_dist=("torch==2.6.0",),
+            upload_time=_t(2025, 1, 29),
+        ),
+        # Dependency-confusion attackers: same names, higher versions, installable everywhere.
+        Dist(name="torch", version="2.6.9", upload_time=_t(2025, 3)),
+        Dist(name="torchvision", version="0.21.9", upload_time=_t(2025, 3)),
+        Dist(name="pytorch-triton-rocm", version="9.9.9", upload_time=_t(2025, 3)),
+        # CUDA runtime wheels and triton.
+        Dist(name="nvidia-cudnn-cu12", version="9.1.0.70", tags=manylinux, upload_time=_t(2024, 6)),
+        Dist(
+            name="nvidia-cudnn-cu12", version="9.5.1.17", tags=manylinux, upload_time=_t(2024, 11)
+        ),
+        Dist(
+            name="nvidia-cublas-cu12", version="12.4.5.8", tags=manylinux, upload_time=_t(2024, 4)
+        ),
+        Dist(name="nvidia-cudnn-cu11", version="9.1.0.70", tags=manylinux, upload_time=_t(2024, 6)),
+        Dist(
+            name="nvidia-cudnn-cu13", version="9.24.0.43", tags=manylinux, upload_time=_t(2026, 8)
+        ),
+        Dist(name="triton", version="3.2.0", tags=triton_tags, upload_time=_t(2025, 1, 20)),
+        Dist(name="triton", version="3.8.0", tags=triton_tags, upload_time=_t(2026, 8)),
+        # Pure-Python helpers.
+        Dist(name="filelock", version="3.16.1", upload_time=_t(2024, 9)),
+        Dist(name="typing-extensions", version="4.12.2", upload_time=_t(2024, 6)),
+        Dist(
+            name="sympy",
+            version="1.13.1",
+            requires_dist=("mpmath>=1.1.0,<1.4",),
+            upload_time=_t(2024, 7),
+        ),
+        Dist(name="mpmath", version="1.3.0", upload_time=_t(2023, 3)),
+        Dist(
+            name="six",
+            version="1.17.0",
+            tags=("py2.py3-none-any",),
+            sdist=True,
+            upload_time=_t(2024, 12),
+        ),
+        Dist(name="six", version="1.16.0", tags=("py2.py3-none-any",), upload_time=_t(2021, 5)),
+        _numpy("2.2.0", _t(2025, 1)),
+        _numpy("2.3.0", _t(2026, 6)),
+        Dist(
+            name="transformers",
+            version="4.50.0",
+            requires_dist=("numpy>=1.17", "filelock", "tokenizers>=0.21,<0.22"),
+            upload_time=_t(2025, 3),
+        ),
+        Dist(
+            name="transformers",
+            version="5.1.0",
+            requires_dist=("numpy>=1.17", "filelock", "tokenizers>=0.21,<0.22"),
+            upload_time=_t(2026, 3),
+        ),
+        Dist(
+            name="tokenizers",
+            version="0.21.0",
+            tags=(
+                "cp39-abi3-manylinux_2_17_x86_64",
+                "cp39-abi3-manylinux_2_17_aarch64",
+                "cp39-abi3-macosx_11_0_arm64",
+                "cp39-abi3-win_amd64",
+            ),
+            upload_time=_t(2024, 11),
+        ),
+        Dist(
+            name="datasets",
+            version="3.2.0",
+            requires_dist=("numpy", "filelock"),
+            upload_time=_t(2024, 12),
+        ),
+    ]
