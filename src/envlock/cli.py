@@ -16,11 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from typer.exceptions import TyperException
 
 from envlock import __version__, api
-from envlock.channels import Channels, Selection, VariantKind
+from envlock.channels import Channels, Selection
 from envlock.errors import EnvlockError, ExitCode
 from envlock.spec import SPEC_FILENAME, Platform
 
@@ -73,8 +72,7 @@ def _progress(message: str) -> Iterator[None]:
     if err.is_terminal:
         with err.status(message, spinner="dots"):
             yield
-    else:
-        err.print(message)
+    else:  # logs and CI: the api reports each real step, so stay quiet here
         yield
 
 
@@ -198,7 +196,7 @@ def lock(
         result = api.check(spec, lock_path)
         err.print(result.reason)
         return
-    with _progress("Resolving with uv…"):
+    with _progress("Locking…"):
         outcome = api.lock(
             spec,
             lock_path=lock_path,
@@ -307,37 +305,7 @@ def channels(
     if as_json:
         out.print_json(json.dumps({"releases": rows}))
         return
-    table = Table(title="PyTorch releases known to envlock", show_lines=False)
-    for column in (
-        "torch",
-        "python",
-        "builds on the PyTorch index",
-        "PyPI linux-x86_64",
-        "vision",
-        "audio",
-        "triton",
-        "official images (cuda)",
-    ):
-        table.add_column(column)
-    for release, row in zip(reversed(channel_data.releases), rows, strict=True):
-        builds = " ".join(
-            v.name + ("?" if release.is_unverified(f"variants:{v.name}") else "")
-            for v in release.variants
-        )
-        if release.is_unverified("variants"):
-            builds += " (unverified)"
-        cuda_images = sorted({i.split("-cuda")[1].split("-")[0] for i in row["images"]})
-        table.add_row(
-            release.name,
-            f"{release.python[0]}-{release.python[-1]}" if release.python else "",
-            builds,
-            row["pypi"].get(Platform.LINUX_X86_64.value, ""),
-            release.torchvision + ("?" if release.is_unverified("torchvision") else ""),
-            release.torchaudio or "-",
-            release.triton + ("?" if release.is_unverified("triton") else ""),
-            " ".join(cuda_images) or "-",
-        )
-    out.print(table)
+    out.print(_matrix_text(channel_data, rows), markup=False)
     floors = ", ".join(f"cu{f.cuda_major}x >= {f.linux}" for f in channel_data.drivers)
     if floors:
         out.print(f"Minimum NVIDIA driver (Linux): {floors}.")
@@ -345,7 +313,47 @@ def channels(
         "? = unverified in envlock's channel data. `envlock channels --torch 2.6 --cuda 12.4`"
         " explains a choice."
     )
-    _ = VariantKind
+
+
+def _matrix_text(channel_data: Channels, rows: list[dict[str, Any]]) -> str:
+    header = (
+        "torch",
+        "python",
+        "PyPI linux-x86_64",
+        "vision",
+        "audio",
+        "triton",
+        "images (cuda)",
+        "builds on the PyTorch index",
+    )
+    lines: list[tuple[str, ...]] = [header]
+    for release, row in zip(reversed(channel_data.releases), rows, strict=True):
+        builds = " ".join(
+            v.name + ("?" if release.is_unverified(f"variants:{v.name}") else "")
+            for v in release.variants
+        )
+        if release.is_unverified("variants"):
+            builds += " (unverified)"
+        cuda_images = sorted(
+            {i.split("-cuda")[1].split("-")[0] for i in row["images"]},
+            key=lambda c: tuple(int(p) for p in c.split(".")),
+        )
+        lines.append(
+            (
+                release.name,
+                f"{release.python[0]}-{release.python[-1]}" if release.python else "",
+                row["pypi"].get(Platform.LINUX_X86_64.value, ""),
+                release.torchvision + ("?" if release.is_unverified("torchvision") else ""),
+                (release.torchaudio or "-") + ("?" if release.is_unverified("torchaudio") else ""),
+                release.triton + ("?" if release.is_unverified("triton") else ""),
+                " ".join(cuda_images) or "-",
+                builds,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip() for line in lines
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationErro
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
 from packaging.utils import (
     InvalidWheelFilename,
+    NormalizedName,
     canonicalize_name,
     parse_wheel_filename,
 )
@@ -276,8 +277,8 @@ def classify_uv_failure(
         )
     if any(marker in lowered for marker in _NETWORK_MARKERS):
         index = _name_index(detail, project.index_labels)
-        status = re.search(r"\b(4\d\d|5\d\d)\b", detail)
-        what = f" (HTTP {status.group(1)})" if status else ""
+        code = re.search(r"\b(4\d\d|5\d\d)\b", detail)
+        what = f" (HTTP {code.group(1)})" if code else ""
         return IndexUnavailableError(
             f"could not read {index}{what}",
             hint="Check the URL in [indexes] or ENVLOCK_*_INDEX_URL, your network/proxy and "

@@ -11,6 +11,7 @@ from packaging.pylock import Pylock
 from packaging.utils import parse_wheel_filename
 
 from envlock.channels import VariantKind
+from envlock.resolve import platform_environment, platform_tags
 from envlock.spec import Platform
 from tests.conftest import Cli
 
@@ -31,8 +32,6 @@ transformers = ">=4.40,<6"
 datasets = "*"
 """
 
-_ALLOWED_INTERPRETER = re.compile(r"^(cp311|cp3\d*|py3\d*|py2\.py3|py3)$")
-
 
 @pytest.fixture
 def pypi_env(isolated_env: Path) -> Path:
@@ -49,21 +48,15 @@ def test_torch_transformers_datasets_lock_from_real_pypi(pypi_env: Path, cli: Cl
     torch = next(p for p in lock.packages if p.name == "torch")
     assert str(torch.version).startswith("2.14.")
     assert torch.index == "https://pypi.org/simple"
+    supported = frozenset(platform_tags(Platform.LINUX_X86_64, "3.11"))
     for package in lock.packages:
         assert package.wheels or package.sdist, package.name
         for wheel in package.wheels or ():
             assert re.fullmatch(r"[0-9a-f]{64}", wheel.hashes["sha256"])
-            for tag in parse_wheel_filename(wheel.filename)[3]:
-                assert tag.abi in {"cp311", "abi3", "none"}, wheel.filename
-                assert tag.interpreter in {"cp311", "py3", "py311"} or tag.interpreter.startswith(
-                    ("cp3", "py3")
-                ), wheel.filename
-                assert tag.platform == "any" or (
-                    tag.platform.endswith("x86_64") and "musllinux" not in tag.platform
-                ), wheel.filename
+            # Installable by CPython 3.11 on glibc x86_64 Linux: no PyPy, no other ABI/OS.
+            assert parse_wheel_filename(wheel.filename)[3] & supported, wheel.filename
+            assert "musllinux" not in wheel.filename
     # The lock installs on its own target, by the book: PEP 751 selection for linux-x86_64.
-    from envlock.resolve import platform_environment, platform_tags
-
     selected = list(
         lock.select(
             environment=platform_environment(Platform.LINUX_X86_64, "3.11"),  # type: ignore[arg-type]

@@ -83,7 +83,7 @@ def run(
             timeout=timeout,
             check=False,
         )
-    except FileNotFoundError as exc:
+    except OSError as exc:
         raise InternalError(
             f"cannot run {argv[0]}: {exc.strerror}",
             hint="Reinstall envlock: the uv binary ships as its dependency.",

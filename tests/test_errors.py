@@ -1,0 +1,37 @@
+"""Every exception envlock raises on purpose is an EnvlockError with an exit code."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+
+import envlock
+from envlock.errors import EnvlockError, ExitCode
+
+
+def _modules() -> list[object]:
+    names = [m.name for m in pkgutil.walk_packages(envlock.__path__, "envlock.")]
+    return [importlib.import_module(n) for n in ["envlock", *names]]
+
+
+def test_every_raised_class_is_an_envlock_error() -> None:
+    offenders = []
+    for module in _modules():
+        tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Raise) or node.exc is None:
+                continue
+            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if not isinstance(target, ast.Name):
+                continue
+            raised = getattr(module, target.id, None)
+            if inspect.isclass(raised) and not issubclass(raised, EnvlockError):
+                offenders.append(f"{module.__name__}:{node.lineno} raises {target.id}")  # type: ignore[attr-defined]
+    assert offenders == []
+
+
+def test_every_error_family_has_a_distinct_documented_code() -> None:
+    codes = {c.value for c in ExitCode}
+    assert codes == {0, 1, 2, 3, 4, 5, 6, 7, 70}
