@@ -5,29 +5,32 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.pylock import Pylock, is_valid_pylock_path
 from packaging.utils import canonicalize_name
 
 from envlock import __version__
-from envlock.channels import Channels, Selection, TorchOrigin, parse_channels, select_variant
 from envlock.errors import CheckFailed, SpecError, UsageError
-from envlock.host import HostFacts, Recommendation
-from envlock.io import files, probe, uv
+from envlock.io import files
 from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text, render_lock
-from envlock.resolve import build_uv_project, check_routing, preferences_lock, pylock_from_export
 from envlock.spec import (
     Indexes,
-    Platform,
     Spec,
     effective_indexes,
     parse_spec_text,
     spec_digest,
 )
-from envlock.templates import render_spec_template
 from envlock.urls import redact_url
+
+if TYPE_CHECKING:
+    from envlock.channels import Channels, Selection
+    from envlock.host import HostFacts, Recommendation
+
+# `envlock lock --check` runs in pre-commit hooks, so this module imports only what the
+# freshness check needs; channel data, resolution and uv are imported where they are used.
 
 Reporter = Callable[[str], None]
 
@@ -36,8 +39,14 @@ def _quiet(_message: str) -> None:
     return None
 
 
-def load_channels() -> Channels:
-    return parse_channels(files.read_channel_files())
+SELECTION_FILES = ("releases.toml", "drivers.toml", "family.toml")
+
+
+def load_channels(names: tuple[str, ...] = files.CHANNEL_FILES) -> Channels:
+    """The shipped channel data; ``names`` limits it to the files a command needs."""
+    from envlock.channels import parse_channels  # noqa: PLC0415 - see the module note
+
+    return parse_channels(files.read_channel_files(names))
 
 
 def read_spec(path: Path) -> Spec:
@@ -155,7 +164,16 @@ def lock(
     ):
         return LockResult(lock_path=lock_path, changed=False, lock=previous)
 
-    channels = load_channels()
+    from envlock.channels import select_variant  # noqa: PLC0415 - see the module note
+    from envlock.io import uv  # noqa: PLC0415
+    from envlock.resolve import (  # noqa: PLC0415
+        build_uv_project,
+        check_routing,
+        preferences_lock,
+        pylock_from_export,
+    )
+
+    channels = load_channels(SELECTION_FILES)
     selection = select_variant(
         spec, channels, pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
     )
@@ -230,7 +248,7 @@ class InitResult:
     path: Path
     text: str
     recommendation: Recommendation | None = None
-    host: HostFacts = field(default_factory=HostFacts)
+    host: HostFacts | None = None
 
 
 def init(
@@ -247,6 +265,9 @@ def init(
             f"{path} already exists",
             hint="Pass --force to overwrite it, or edit it by hand.",
         )
+    from envlock.io import probe  # noqa: PLC0415 - see the module note
+    from envlock.templates import render_spec_template  # noqa: PLC0415
+
     channels = load_channels()
     text, recommendation, facts = render_spec_template(
         options,
@@ -273,16 +294,10 @@ def explain_selection(
         f'[env]\npython = "{python}"\nplatforms = [{platform_list}]\n'
         f'[torch]\nversion = "{torch}"\ncuda = "{cuda}"\nsource = "{source}"\n'
     )
+    from envlock.channels import select_variant  # noqa: PLC0415 - see the module note
+
     spec = parse_spec_text(text, source="--torch/--cuda")
     indexes = Indexes()
     return select_variant(
         spec, load_channels(), pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
     )
-
-
-def torch_origin_label(origin: TorchOrigin) -> str:
-    return "PyPI" if origin is TorchOrigin.PYPI else "PyTorch index"
-
-
-def default_platform() -> Platform:
-    return Platform.LINUX_X86_64

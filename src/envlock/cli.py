@@ -6,22 +6,22 @@ The only module that prints or exits. Data goes to stdout, messages and progress
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.exceptions import TyperException
 
 from envlock import __version__, api
-from envlock.channels import Channels, Selection
 from envlock.errors import EnvlockError, ExitCode
 from envlock.spec import SPEC_FILENAME, Platform
+
+if TYPE_CHECKING:
+    from envlock.channels import Channels, Selection
 
 app = typer.Typer(
     name="envlock",
@@ -38,8 +38,37 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+
+class _Stream:
+    """Plain text to stdout or stderr, looked up at call time (so tests can capture it).
+
+    rich is imported only to draw a spinner on an interactive terminal: start-up time matters
+    for `envlock lock --check` in pre-commit hooks.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def _file(self) -> Any:
+        return getattr(sys, self._name)
+
+    @property
+    def is_terminal(self) -> bool:
+        isatty = getattr(self._file, "isatty", None)
+        return bool(isatty and isatty())
+
+    def print(self, text: str = "", *, markup: bool = False) -> None:
+        del markup  # plain text always
+        self._file.write(f"{text}\n")
+        self._file.flush()
+
+    def print_json(self, text: str) -> None:
+        self.print(json.dumps(json.loads(text), indent=2))
+
+
+err = _Stream("stderr")
+out = _Stream("stdout")
 
 
 class _State:
@@ -64,13 +93,17 @@ def _root(
 ) -> None:
     _State.debug = debug
     if debug:
+        import logging  # noqa: PLC0415 - only with --debug
+
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="debug: %(message)s")
 
 
 @contextmanager
 def _progress(message: str) -> Iterator[None]:
     if err.is_terminal:
-        with err.status(message, spinner="dots"):
+        from rich.console import Console  # noqa: PLC0415 - only for a live terminal
+
+        with Console(stderr=True).status(message, spinner="dots"):
             yield
     else:  # logs and CI: the api reports each real step, so stay quiet here
         yield

@@ -66,11 +66,11 @@ def _channels_dir() -> Path:
     )
 
 
-def read_channel_files() -> dict[str, dict[str, Any]]:
-    """Load every channels/*.toml shipped with envlock, keyed by file name."""
+def read_channel_files(names: tuple[str, ...] = CHANNEL_FILES) -> dict[str, dict[str, Any]]:
+    """Load the named channels/*.toml files shipped with envlock, keyed by file name."""
     directory = _channels_dir()
     result: dict[str, dict[str, Any]] = {}
-    for name in CHANNEL_FILES:
+    for name in names:
         path = directory / name
         if not path.exists():
             continue

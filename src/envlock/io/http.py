@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import requests
-
 from envlock import __version__
 
 
 def http_status(url: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> int | None:
     """The HTTP status a GET of ``url`` answers, or None when nothing answers."""
+    import requests  # noqa: PLC0415 - only on the error path; keeps start-up fast
+
     try:
         response = requests.get(
             url,

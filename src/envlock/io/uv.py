@@ -53,7 +53,6 @@ def _prober(project: UvProject) -> Callable[[str], int | None]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UvOutcome:
     export: dict[str, Any]
-    uv_lock: dict[str, Any]
     stderr: str
 
 
@@ -127,7 +126,6 @@ def lock_with_uv(
             raise classify_uv_failure(exported.stderr, project)
         try:
             export = tomllib.loads((workdir / "pylock.toml").read_text(encoding="utf-8"))
-            uv_lock = tomllib.loads((workdir / "uv.lock").read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise InternalError(f"could not read uv's output: {exc}") from exc
-    return UvOutcome(export=export, uv_lock=uv_lock, stderr=locked.stderr)
+    return UvOutcome(export=export, stderr=locked.stderr)
