@@ -446,7 +446,8 @@ def pylock_from_export(export: Mapping[str, Any], *, spec: Spec, tool: Mapping[s
         kept = filter_package(package, targets)
         if kept is not None:
             packages.append(kept)
-    lock = Pylock(
+    # The caller validates the rendered bytes with Pylock.from_dict before writing them.
+    return Pylock(
         lock_version=exported.lock_version,
         environments=[Marker(p.marker) for p in spec.platforms],
         requires_python=spec.requires_python,
@@ -457,8 +458,6 @@ def pylock_from_export(export: Mapping[str, Any], *, spec: Spec, tool: Mapping[s
         packages=sorted(packages, key=_sort_key),
         tool={"envlock": dict(tool)},
     )
-    # The caller validates the rendered bytes with Pylock.from_dict before writing them.
-    return lock
 
 
 def check_routing(
