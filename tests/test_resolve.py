@@ -200,3 +200,12 @@ def test_preferences_lock_is_a_minimal_uv_lock() -> None:
     assert data["package"][0]["name"] == "six"
     assert data["package"][0]["source"] == {"registry": "https://pypi.org/simple"}
     assert data["package"][0]["wheels"][0]["hash"] == f"sha256:{SHA}"
+
+
+def test_redaction_removes_userinfo_and_secrets() -> None:
+    from envlock.urls import redact_text, redact_url, split_credentials
+
+    assert redact_url("https://u:p%40ss@host:8080/simple") == "https://host:8080/simple"
+    assert split_credentials("https://u:p%40ss@host/x") == ("https://host/x", "u", "p@ss")
+    text = "GET https://u:t0ps3cret@host/simple failed; token t0ps3cret leaked"
+    assert redact_text(text, ("t0ps3cret",)) == "GET https://host/simple failed; token **** leaked"

@@ -268,6 +268,14 @@ def classify_uv_failure(
             "variant folder must be a PEP 503 index (`envlock channels` lists real variants).",
             detail=detail,
         )
+    missing = [m.group(1) for m in _NOT_FOUND.finditer(detail)]
+    if missing:
+        return ResolutionError(
+            f"the PyPI index has no package named {', '.join(sorted(set(missing)))}",
+            hint="Check the spelling in [packages]. If every package is reported missing, check "
+            "the PyPI index URL ([indexes] pypi or ENVLOCK_PYPI_INDEX_URL).",
+            detail=detail,
+        )
     if "no solution found" in lowered or "unsatisfiable" in lowered:
         return ResolutionError(
             "no set of packages satisfies torchenv.toml",
