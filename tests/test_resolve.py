@@ -17,6 +17,7 @@ from envlock.resolve import (
     preferences_lock,
 )
 from envlock.spec import Indexes, Platform, parse_spec_text
+from envlock.urls import redact_text, redact_url, split_credentials
 from tests.test_channels import _data
 
 SHA = "c" * 64
@@ -203,8 +204,6 @@ def test_preferences_lock_is_a_minimal_uv_lock() -> None:
 
 
 def test_redaction_removes_userinfo_and_secrets() -> None:
-    from envlock.urls import redact_text, redact_url, split_credentials
-
     assert redact_url("https://u:p%40ss@host:8080/simple") == "https://host:8080/simple"
     assert split_credentials("https://u:p%40ss@host/x") == ("https://host/x", "u", "p@ss")
     text = "GET https://u:t0ps3cret@host/simple failed; token t0ps3cret leaked"
