@@ -154,7 +154,10 @@ def main() -> None:
         pc_dir = root / "pip-compile"
         pc_dir.mkdir()
         (pc_dir / "requirements.in").write_text(REQUIREMENTS_IN)
-        pip_compile = shutil.which("pip-compile") or sys.exit("pip-compile is not installed")
+        beside = Path(sys.executable).parent / "pip-compile"
+        pip_compile = str(beside) if beside.exists() else shutil.which("pip-compile")
+        if pip_compile is None:
+            sys.exit("pip-compile is not installed (pip install pip-tools)")
         results["pip-compile (cold, once)"] = {
             "pip-compile --generate-hashes": [
                 _timed(

@@ -66,7 +66,8 @@ def _credentials(name: str, url: str) -> tuple[str, dict[str, str], tuple[str, .
     key = name.upper().replace("-", "_")
     if user is not None:
         env[f"UV_INDEX_{key}_USERNAME"] = user
-        secrets.append(user) if password is None else None
+        if password is None:  # a bare token in the user part is the secret
+            secrets.append(user)
     if password is not None:
         env[f"UV_INDEX_{key}_PASSWORD"] = password
         secrets.append(password)

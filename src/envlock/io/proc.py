@@ -38,13 +38,21 @@ _KEEP = frozenset(
         "https_proxy",
         "no_proxy",
         "all_proxy",
+        # uv transport settings: how to reach an index, never what to resolve.
+        "UV_SYSTEM_CERTS",
+        "UV_NATIVE_TLS",
     }
 )
+_TRANSPORT = frozenset({"UV_SYSTEM_CERTS", "UV_NATIVE_TLS"})
 
 
 def clean_environment(environ: Mapping[str, str], extra: Mapping[str, str] = {}) -> dict[str, str]:
     """Keep only what a subprocess needs to reach the network; drop ambient pip/uv config."""
-    env = {k: v for k, v in environ.items() if k in _KEEP and not k.startswith(_AMBIENT_PREFIXES)}
+    env = {
+        k: v
+        for k, v in environ.items()
+        if k in _KEEP and (k in _TRANSPORT or not k.startswith(_AMBIENT_PREFIXES))
+    }
     # pip reads PIP_CONFIG_FILE=/dev/null as "no config file"; harmless for uv.
     env["PIP_CONFIG_FILE"] = os.devnull
     env.update(extra)
