@@ -53,7 +53,7 @@ def read_text(path: Path) -> str | None:
 
 
 def _channels_dir() -> Path:
-    shipped = resources.files("envlock").joinpath("channels")
+    shipped = resources.files("envlock").joinpath("channel_data")
     if shipped.is_dir():
         return Path(str(shipped))
     # Running from a source checkout (editable install): channels/ sits at the repo root.
