@@ -13,7 +13,7 @@ from packaging.pylock import Pylock, is_valid_pylock_path
 from packaging.utils import canonicalize_name
 
 from envlock import __version__
-from envlock.errors import CheckFailed, SpecError, UsageError
+from envlock.errors import CheckFailed, LockfileError, SpecError, UsageError
 from envlock.io import files
 from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text, render_lock
 from envlock.spec import (
@@ -27,6 +27,7 @@ from envlock.urls import redact_url
 
 if TYPE_CHECKING:
     from envlock.channels import Channels, Selection
+    from envlock.diff import LockDiff
     from envlock.host import HostFacts, Recommendation
 
 # `envlock lock --check` runs in pre-commit hooks, so this module imports only what the
@@ -301,3 +302,114 @@ def explain_selection(
     return select_variant(
         spec, load_channels(), pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
     )
+
+
+# --------------------------------------------------------------------------------------
+# diff and git integration
+
+GITATTRIBUTES_LINE = "pylock*.toml diff=envlock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockSide:
+    label: str  # what the user named: a path, HEAD:pylock.toml, …
+    lock: Pylock | None  # None: no lock there (added or deleted between the sides)
+
+
+def _repo_relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UsageError(
+            f"{path} is outside the git repository at {root}",
+            hint="Pass both sides as files, or run envlock inside the repository.",
+        ) from None
+
+
+def _parse_side(text: str | None, label: str, side: str) -> LockSide:
+    if text is None:
+        return LockSide(label=label, lock=None)
+    return LockSide(label=label, lock=parse_lock_text(text, source=f"{label} ({side} side)"))
+
+
+def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> LockSide:
+    """Resolve one side of a diff: a lock file, REV, or REV:path. Defaults: HEAD vs working tree."""
+    from envlock.io import git  # noqa: PLC0415 - see the module note
+
+    if arg is None and side == "new":
+        return _parse_side(files.read_text(lock_path), str(lock_path), side)
+    if arg is not None and (cwd / arg).is_file():
+        return _parse_side(files.read_text(cwd / arg), arg, side)
+    root = git.repo_root(cwd)
+    rev = arg or "HEAD"
+    if root is None:
+        raise UsageError(
+            f"{rev!r} is not a lock file, and {cwd} is not in a git repository",
+            hint="Pass two lock files: envlock diff OLD.toml NEW.toml",
+        )
+    if ":" in rev and not git.is_revision(rev, cwd):
+        revision, _, path = rev.partition(":")
+        return _parse_side(git.show(revision, path, cwd), rev, side)
+    if arg is not None and not git.is_revision(arg, cwd):
+        raise UsageError(
+            f"{arg!r} is neither a lock file nor a git revision",
+            hint="Use a path (pylock.toml), a revision (HEAD, main) or REV:path.",
+        )
+    relative = _repo_relative(lock_path, root)
+    return _parse_side(git.show(rev, relative, cwd), f"{rev}:{relative}", side)
+
+
+def diff(
+    old: str | None, new: str | None, *, lock_path: Path, cwd: Path | None = None
+) -> tuple[LockSide, LockSide, LockDiff]:
+    from envlock.diff import diff_locks  # noqa: PLC0415 - see the module note
+
+    here = cwd or Path.cwd()
+    before = read_side(old, side="old", lock_path=lock_path, cwd=here)
+    after = read_side(new, side="new", lock_path=lock_path, cwd=here)
+    if before.lock is None and after.lock is None:
+        raise UsageError(
+            f"no lock at {before.label} nor at {after.label}",
+            hint="Check the paths/revisions, or pass --lock for a lock with another name.",
+        )
+    return before, after, diff_locks(before.lock, after.lock)
+
+
+def textconv(path: Path) -> str:
+    """What git shows for a lock after `envlock git-setup`: one line per package."""
+    from envlock.diff import render_summary  # noqa: PLC0415 - see the module note
+
+    text = files.read_text(path) or ""
+    try:
+        return render_summary(parse_lock_text(text, source=str(path)))
+    except LockfileError:
+        return text  # git must always be able to show the file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GitSetupResult:
+    root: Path
+    changed: bool
+    installed: bool
+
+
+def git_setup(cwd: Path, *, uninstall: bool = False, command: str) -> GitSetupResult:
+    """Register (or remove) the textconv diff driver for pylock*.toml. Idempotent."""
+    from envlock.io import git  # noqa: PLC0415 - see the module note
+
+    root = git.repo_root(cwd)
+    if root is None:
+        raise UsageError(f"{cwd} is not in a git repository", hint="Run it inside a git checkout.")
+    attributes = root / ".gitattributes"
+    lines = (files.read_text(attributes) or "").splitlines()
+    present = GITATTRIBUTES_LINE in lines
+    if uninstall:
+        git.config_unset_section("diff.envlock", root)
+        if present:
+            kept = [line for line in lines if line != GITATTRIBUTES_LINE]
+            files.write_atomic(attributes, "\n".join(kept) + ("\n" if kept else ""))
+        return GitSetupResult(root=root, changed=present, installed=False)
+    git.config_set("diff.envlock.textconv", command, root)
+    if not present:
+        files.write_atomic(attributes, "\n".join([*lines, GITATTRIBUTES_LINE]) + "\n")
+    return GitSetupResult(root=root, changed=not present, installed=True)

@@ -8,7 +8,6 @@ order, LF endings, and no timestamps other than the artifacts' ``upload-time``.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -24,6 +23,7 @@ from packaging.pylock import (
     PylockValidationError,
 )
 
+from envlock import _toml
 from envlock.errors import LockfileError
 
 LOCK_FILENAME = "pylock.toml"
@@ -97,8 +97,8 @@ def lock_meta(lock: Pylock) -> LockMeta | None:
 def parse_lock_text(text: str, *, source: str = LOCK_FILENAME) -> Pylock:
     """Parse and validate a PEP 751 lock; errors name the file and the key path."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = _toml.loads(text)
+    except _toml.DECODE_ERRORS as exc:
         raise LockfileError(
             f"{source} is not valid TOML: {exc}",
             hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",

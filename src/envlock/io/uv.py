@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from envlock import _toml
 from envlock.errors import IndexUnavailableError, InternalError
 from envlock.io import proc
 from envlock.io.http import http_status
@@ -125,7 +125,7 @@ def lock_with_uv(
         if exported.returncode != 0:
             raise classify_uv_failure(exported.stderr, project)
         try:
-            export = tomllib.loads((workdir / "pylock.toml").read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            export = _toml.loads((workdir / "pylock.toml").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError
             raise InternalError(f"could not read uv's output: {exc}") from exc
     return UvOutcome(export=export, stderr=locked.stderr)
