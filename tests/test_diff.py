@@ -129,6 +129,7 @@ def _new() -> Pylock:
             _pkg("nvidia-cudnn-cu12", "9.5.1.17"),
         ],
         variant="cu126",
+        python="3.12",
         platforms=("linux-x86_64", "macos-arm64"),
     )
 
@@ -152,7 +153,10 @@ def test_every_change_type_is_detected() -> None:
     assert kinds["requests"] == {ChangeKind.ARTIFACTS_CHANGED}
     assert kinds["jinja2"] == {ChangeKind.MARKER_CHANGED}
     assert kinds["mpmath"] == {ChangeKind.REQUIRES_PYTHON_CHANGED}
+    assert {c.kind for c in diff_locks(_old(), _new()).all_changes()} == set(ChangeKind)
     assert kinds[""] == {
+        ChangeKind.PYTHON_CHANGED,
+        ChangeKind.REQUIRES_PYTHON_CHANGED,
         ChangeKind.VARIANT_CHANGED,
         ChangeKind.PLATFORMS_CHANGED,
         ChangeKind.ENVIRONMENTS_CHANGED,
