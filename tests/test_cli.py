@@ -17,7 +17,7 @@ from tests.conftest import Cli
 
 def _fake_nvidia_smi(tmp_path: Path, driver: str) -> Path:
     script = tmp_path / "nvidia-smi"
-    script.write_text(f'#!/bin/sh\necho "{driver}, NVIDIA A100-SXM4-80GB, 8.0"\n')
+    script.write_text(f'#!/bin/sh\necho "NVIDIA A100-SXM4-80GB, 8.0, {driver}"\n')
     script.chmod(0o755)
     return script
 

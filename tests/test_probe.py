@@ -25,7 +25,7 @@ def test_driver_from_sys_module(tmp_path: Path) -> None:
 
 def test_driver_from_nvidia_smi(tmp_path: Path) -> None:
     smi = tmp_path / "nvidia-smi"
-    smi.write_text('#!/bin/sh\necho "535.104.05, NVIDIA H100 80GB HBM3, 9.0"\n')
+    smi.write_text('#!/bin/sh\necho "NVIDIA H100 80GB HBM3, 9.0, 535.104.05"\n')
     smi.chmod(0o755)
     facts = probe_host({"PATH": "", "ENVLOCK_NVIDIA_SMI": str(smi)}, root=tmp_path)
     assert facts.nvidia_driver == "535.104.05"

@@ -28,6 +28,7 @@ from envlock.urls import redact_url
 if TYPE_CHECKING:
     from envlock.channels import Channels, Selection
     from envlock.diff import LockDiff
+    from envlock.doctor import Finding
     from envlock.host import HostFacts, Recommendation
 
 # `envlock lock --check` runs in pre-commit hooks, so this module imports only what the
@@ -413,3 +414,48 @@ def git_setup(cwd: Path, *, uninstall: bool = False, command: str) -> GitSetupRe
     if not present:
         files.write_atomic(attributes, "\n".join([*lines, GITATTRIBUTES_LINE]) + "\n")
     return GitSetupResult(root=root, changed=not present, installed=True)
+
+
+# --------------------------------------------------------------------------------------
+# doctor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoctorReport:
+    lock_path: Path
+    host: HostFacts
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        from envlock.doctor import Level  # noqa: PLC0415 - see the module note
+
+        return all(f.level is not Level.ERROR for f in self.findings)
+
+
+def doctor(
+    lock_path: Path,
+    *,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+    root: Path = Path("/"),
+) -> DoctorReport:
+    """Judge whether the lock will run on this host (driver, GPU architecture, glibc, …)."""
+    from envlock.doctor import diagnose  # noqa: PLC0415 - see the module note
+    from envlock.io import probe  # noqa: PLC0415
+
+    text = files.read_text(lock_path)
+    if text is None:
+        raise LockfileError(
+            f"{lock_path} does not exist", hint="Run `envlock lock` first, or pass --lock PATH."
+        )
+    lock = parse_lock_text(text, source=str(lock_path))
+    meta = lock_meta(lock)
+    if meta is None:
+        raise LockfileError(
+            f"{lock_path} was not written by envlock (no [tool.envlock] table)",
+            hint="envlock doctor needs the torch build recorded by `envlock lock`.",
+        )
+    facts = host if host is not None else probe.probe_host(environ, root)
+    findings = diagnose(lock, meta, facts, load_channels())
+    return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))

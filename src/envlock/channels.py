@@ -164,6 +164,7 @@ class Channels:
     drivers: tuple[DriverFloor, ...] = ()
     arches: tuple[ArchRow, ...] = ()
     images: tuple[DockerImage, ...] = ()
+    min_cuda: Mapping[str, str] = field(default_factory=dict)  # sm "12.0" -> first CUDA "12.8"
     routing: Routing = field(
         default_factory=lambda: Routing(
             always=(
@@ -333,8 +334,17 @@ def parse_channels(files: Mapping[str, Mapping[str, Any]]) -> Channels:
         },
         source=str(routing_doc.get("source", "")) if isinstance(routing_doc, Mapping) else "",
     )
+    min_cuda = {
+        str(row.get("sm", "")): str(row.get("cuda", ""))
+        for row in files.get("gpu-arch.toml", {}).get("min-cuda", [])
+    }
     return Channels(
-        releases=releases, drivers=drivers, arches=arches, images=images, routing=routing
+        releases=releases,
+        drivers=drivers,
+        arches=arches,
+        images=images,
+        min_cuda=min_cuda,
+        routing=routing,
     )
 
 

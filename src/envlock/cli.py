@@ -476,6 +476,53 @@ def git_setup(
         err.print(f"git diff driver 'envlock' removed from {result.root}.")
 
 
+@app.command()
+def doctor(
+    lock_path: Annotated[Path, typer.Option("--lock", "-o", help="The lock to judge.")] = Path(
+        "pylock.toml"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Will this lock run on this host? Checks before anything fails at run time.
+
+    Reads the NVIDIA driver (/proc, /sys or nvidia-smi; ENVLOCK_NVIDIA_SMI names the binary),
+    the GPUs' compute capabilities, glibc, platform and Python, and judges them against the
+    lock with envlock's channel data: driver floors per CUDA major, the GPU architectures each
+    build ships kernels for, the torch wheel's manylinux tag. Exit 0 when nothing is an error,
+    1 otherwise. A CUDA lock on a host without a driver is a warning (CPU-only), not an error.
+    """
+    from envlock.doctor import host_json  # noqa: PLC0415
+
+    report = api.doctor(lock_path)
+    if as_json:
+        payload = {
+            "lock": str(report.lock_path),
+            "ok": report.ok,
+            "host": host_json(report.host),
+            "findings": [f.to_json() for f in report.findings],
+        }
+        out.print(json.dumps(payload, indent=2))
+    else:
+        host = report.host
+        gpus = (
+            ", ".join(f"{g.name} (sm_{g.compute_capability.replace('.', '')})" for g in host.gpus)
+            or "none found"
+        )
+        out.print(
+            f"host: {host.platform.value if host.platform else host.os + ' ' + host.machine}"
+            f", Python {host.python or '?'}, glibc {host.glibc or '-'}, NVIDIA driver "
+            f"{host.nvidia_driver or 'none'}; GPUs: {gpus}"
+        )
+        for finding in report.findings:
+            out.print(f"{finding.level.value:>7}: {finding.what}")
+            if finding.why:
+                out.print(f"         why: {finding.why}")
+            if finding.fix:
+                out.print(f"         fix: {finding.fix}")
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
 # --------------------------------------------------------------------------------------
 # entry point
 

@@ -18,9 +18,27 @@ class Gpu:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostFacts:
+    os: str = ""  # "linux", "darwin", "windows"
+    machine: str = ""  # "x86_64", "aarch64", "arm64", "AMD64"
+    glibc: str | None = None  # "2.35"
+    python: str = ""  # "3.11"
     nvidia_driver: str | None = None  # "550.54.14"
     driver_source: str = ""  # where the driver version was read
     gpus: tuple[Gpu, ...] = ()
+    smi_error: str | None = None  # nvidia-smi exists but failed
+
+    @property
+    def platform(self) -> Platform | None:
+        machine = self.machine.lower()
+        if self.os == "linux" and machine in ("x86_64", "amd64"):
+            return Platform.LINUX_X86_64
+        if self.os == "linux" and machine in ("aarch64", "arm64"):
+            return Platform.LINUX_AARCH64
+        if self.os == "darwin" and machine == "arm64":
+            return Platform.MACOS_ARM64
+        if self.os == "windows" and machine in ("amd64", "x86_64"):
+            return Platform.WINDOWS_X86_64
+        return None
 
 
 def driver_version(text: str) -> Version | None:
