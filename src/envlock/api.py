@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.pylock import Pylock, is_valid_pylock_path
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock import __version__
-from envlock.errors import CheckFailed, LockfileError, SpecError, UsageError
+from envlock.errors import CheckFailed, LockfileError, MaterialiseError, SpecError, UsageError
 from envlock.io import files
 from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text, render_lock
 from envlock.spec import (
     Indexes,
+    Platform,
     Spec,
     effective_indexes,
     parse_spec_text,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from envlock.diff import LockDiff
     from envlock.doctor import Finding
     from envlock.host import HostFacts, Recommendation
+    from envlock.materialise.select import Selected
 
 # `envlock lock --check` runs in pre-commit hooks, so this module imports only what the
 # freshness check needs; channel data, resolution and uv are imported where they are used.
@@ -459,3 +461,280 @@ def doctor(
     facts = host if host is not None else probe.probe_host(environ, root)
     findings = diagnose(lock, meta, facts, load_channels())
     return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
+
+
+# --------------------------------------------------------------------------------------
+# materialise: sync, verify, export requirements
+
+
+def read_lock(lock_path: Path) -> tuple[Pylock, LockMeta]:
+    text = files.read_text(lock_path)
+    if text is None:
+        raise LockfileError(
+            f"{lock_path} does not exist", hint="Run `envlock lock` first, or pass --lock PATH."
+        )
+    lock = parse_lock_text(text, source=str(lock_path))
+    meta = lock_meta(lock)
+    if meta is None:
+        raise LockfileError(
+            f"{lock_path} was not written by envlock (no [tool.envlock] table)",
+            hint="Re-create it with `envlock lock`.",
+        )
+    return lock, meta
+
+
+def _digest(text: str) -> str:
+    import hashlib  # noqa: PLC0415 - only here
+
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncResult:
+    venv: Path
+    changed: bool
+    created: bool
+    packages: int
+    warnings: tuple[str, ...] = ()
+
+
+def _preflight(lock: Pylock, meta: LockMeta, host: HostFacts) -> tuple[str, ...]:
+    """Stop on a driver too old for the locked build; warn (once) on a CPU-only host."""
+    from envlock.doctor import Level, diagnose  # noqa: PLC0415 - see the module note
+
+    findings = diagnose(lock, meta, host, load_channels((*SELECTION_FILES, "gpu-arch.toml")))
+    for finding in findings:
+        if finding.level is Level.ERROR and "NVIDIA driver" in finding.what:
+            raise MaterialiseError(
+                f"{finding.what}: {finding.why}",
+                hint=f"{finding.fix} Or pass --no-host-check to install anyway.",
+            )
+    return tuple(
+        f"{f.what} ({f.why})" for f in findings if f.level is Level.WARNING and "driver" in f.what
+    )
+
+
+def sync(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    installer: str = "uv",
+    host_check: bool = True,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+    report: Reporter = _quiet,
+) -> SyncResult:
+    """Make the venv exactly the lock's selection for this host; nothing half-done on failure."""
+    from envlock.io import probe, venv  # noqa: PLC0415 - see the module note
+    from envlock.materialise.select import (  # noqa: PLC0415
+        platform_target,
+        render_requirements,
+        select,
+    )
+
+    env = os.environ if environ is None else environ
+    venv_path = venv_path.absolute()
+    lock, meta = read_lock(lock_path)
+    facts = host if host is not None else probe.probe_host(env)
+    warnings = _preflight(lock, meta, facts) if host_check else ()
+    platform = facts.platform
+    if platform is None or platform.value not in meta.platforms:
+        raise MaterialiseError(
+            f"{lock_path} does not cover this host ({facts.os} {facts.machine}); it was locked "
+            f"for {', '.join(meta.platforms)}",
+            hint="Add this platform to [env] platforms and run `envlock lock`.",
+        )
+    exists = venv.python_in(venv_path).exists()
+    python = venv.python_in(venv_path) if exists else venv.find_python(meta.python, env)
+    interpreter = venv.query(python)
+    if interpreter.minor != meta.python:
+        raise MaterialiseError(
+            f"{venv_path} runs Python {interpreter.minor}; the lock is for Python {meta.python}",
+            hint="Sync into a new path, or remove this venv and sync again.",
+        )
+    target = platform_target(
+        platform, meta.python, full_version=interpreter.version, glibc=facts.glibc
+    )
+    chosen = select(lock, target)
+    requirements = render_requirements(chosen, header=f"envlock sync from {lock_path.name}")
+    digest = _digest(requirements)
+    marker = venv.read_marker(venv_path) if exists else None
+    if (
+        marker is not None
+        and marker.get("digest") == digest
+        and _all_present(Path(marker.get("purelib", "")), chosen)
+    ):
+        return SyncResult(
+            venv=venv_path, changed=False, created=False, packages=len(chosen), warnings=warnings
+        )
+    workdir = venv_path
+    if not exists:
+        workdir = venv_path.parent / f".{venv_path.name}.envlock-new"
+        venv.remove_tree(workdir)
+        report(f"Creating {venv_path} with Python {interpreter.version}")
+        venv.create(workdir, python, env)
+    try:
+        report(f"Installing {len(chosen)} packages ({target.label})")
+        new_python = venv.python_in(workdir)
+        venv.install_exact(new_python, requirements, env, installer=installer)
+        problems = venv.check(new_python, env)
+        if problems:
+            raise MaterialiseError(
+                "the installed packages have unmet dependencies (is the lock complete?)",
+                hint="Re-create the lock with `envlock lock --upgrade`.",
+                detail=problems,
+            )
+        purelib = venv.query(new_python).purelib
+        final_purelib = venv_path / purelib.relative_to(workdir) if not exists else purelib
+        venv.write_marker(
+            workdir, {"digest": digest, "lock": lock_path.name, "purelib": str(final_purelib)}
+        )
+        if not exists:
+            workdir.replace(venv_path)
+    except BaseException:
+        if not exists:
+            venv.remove_tree(workdir)
+        raise
+    return SyncResult(
+        venv=venv_path, changed=True, created=not exists, packages=len(chosen), warnings=warnings
+    )
+
+
+def _dist_info_names(purelib: Path) -> dict[str, str]:
+    """Installed distributions in a site-packages: normalised name -> version."""
+    result: dict[str, str] = {}
+    try:
+        entries = list(purelib.glob("*.dist-info"))
+    except OSError:
+        return result
+    for entry in entries:
+        name, _, version = entry.name.removesuffix(".dist-info").partition("-")
+        result[canonicalize_name(name)] = version
+    return result
+
+
+def _all_present(purelib: Path, chosen: Sequence[Selected]) -> bool:
+    installed = _dist_info_names(purelib)
+    return bool(installed) and all(
+        installed.get(canonicalize_name(s.name)) == s.version for s in chosen
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drift:
+    name: str
+    kind: str  # missing | extra | version | modified
+    expected: str = ""
+    found: str = ""
+
+
+def verify(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    deep: bool = False,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Drift, ...]:
+    """Installed distributions vs the lock's selection (and, with deep, RECORD hashes)."""
+    from envlock.io import probe, venv  # noqa: PLC0415 - see the module note
+    from envlock.materialise.select import platform_target, select  # noqa: PLC0415
+
+    env = os.environ if environ is None else environ
+    lock, meta = read_lock(lock_path)
+    python = venv.python_in(venv_path)
+    if not python.exists():
+        raise MaterialiseError(
+            f"{venv_path} is not a virtual environment",
+            hint=f"Create it with `envlock sync --venv {venv_path}`.",
+        )
+    interpreter = venv.query(python)
+    facts = host if host is not None else probe.probe_system()
+    platform = facts.platform or Platform.LINUX_X86_64
+    chosen = select(
+        lock,
+        platform_target(platform, meta.python, full_version=interpreter.version, glibc=facts.glibc),
+    )
+    expected = {canonicalize_name(s.name): s.version for s in chosen}
+    found = venv.installed(python, env)
+    drift: list[Drift] = []
+    for name, version in sorted(expected.items()):
+        if name not in found:
+            drift.append(Drift(name=name, kind="missing", expected=version))
+        elif found[name] != version:
+            drift.append(Drift(name=name, kind="version", expected=version, found=found[name]))
+    drift += [
+        Drift(name=n, kind="extra", found=v) for n, v in sorted(found.items()) if n not in expected
+    ]
+    if deep:
+        drift += _modified_files(interpreter.purelib, expected)
+    return tuple(drift)
+
+
+def _modified_files(purelib: Path, expected: Mapping[NormalizedName, str]) -> list[Drift]:
+    import base64  # noqa: PLC0415 - only for --deep
+    import csv  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+
+    drift: list[Drift] = []
+    for info in sorted(purelib.glob("*.dist-info")):
+        name = canonicalize_name(info.name.removesuffix(".dist-info").partition("-")[0])
+        if name not in expected:
+            continue
+        record = info / "RECORD"
+        try:
+            rows = list(csv.reader(record.read_text(encoding="utf-8").splitlines()))
+        except OSError:
+            drift.append(Drift(name=name, kind="modified", found="RECORD missing"))
+            continue
+        for row in rows:
+            if len(row) < 2 or not row[1].startswith("sha256="):
+                continue
+            path = purelib / row[0]
+            try:
+                digest = hashlib.sha256(path.read_bytes()).digest()
+            except OSError:
+                drift.append(Drift(name=name, kind="modified", found=f"{row[0]} missing"))
+                continue
+            actual = "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            if actual != row[1]:
+                drift.append(Drift(name=name, kind="modified", found=row[0]))
+    return drift
+
+
+def export_requirements(lock_path: Path, *, platform: str | None = None) -> str:
+    """Hashed requirements for one platform of the lock (pip/uv: --require-hashes --no-deps)."""
+    from envlock.io import probe  # noqa: PLC0415 - see the module note
+    from envlock.materialise.select import (  # noqa: PLC0415
+        platform_target,
+        render_requirements,
+        select,
+    )
+
+    lock, meta = read_lock(lock_path)
+    if platform is None:
+        host = probe.probe_system().platform
+        if len(meta.platforms) == 1:
+            platform = meta.platforms[0]
+        elif host is not None and host.value in meta.platforms:
+            platform = host.value
+        else:
+            raise UsageError(
+                f"{lock_path} covers {', '.join(meta.platforms)}; which one?",
+                hint="Pass --platform with one of them.",
+            )
+    if platform not in meta.platforms:
+        raise MaterialiseError(
+            f"{lock_path} was not locked for {platform} (it covers {', '.join(meta.platforms)})",
+            hint=f'Add "{platform}" to [env] platforms and run `envlock lock`.',
+        )
+    chosen = select(lock, platform_target(Platform(platform), meta.python))
+    header = (
+        f"Generated by envlock from {lock_path.name} for {platform} / CPython {meta.python}.\n"
+        "Install with: pip install --require-hashes --no-deps -r requirements.txt"
+    )
+    return render_requirements(chosen, header=header)
+
+
+def write_output(path: Path, text: str) -> None:
+    files.write_atomic(path, text)

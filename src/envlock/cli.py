@@ -524,6 +524,110 @@ def doctor(
 
 
 # --------------------------------------------------------------------------------------
+# materialise
+
+
+class Installer(StrEnum):
+    UV = "uv"
+    PIP = "pip"
+
+
+LockPathOption = Annotated[Path, typer.Option("--lock", "-l", help="The lock to materialise.")]
+
+
+@app.command()
+def sync(
+    venv_path: Annotated[Path, typer.Option("--venv", help="The virtual environment to sync.")],
+    lock_path: LockPathOption = Path("pylock.toml"),
+    installer: Annotated[
+        Installer, typer.Option(help="uv (default) or pip (isolated, --require-hashes --no-deps).")
+    ] = Installer.UV,
+    host_check: Annotated[
+        bool,
+        typer.Option(
+            "--host-check/--no-host-check",
+            help="Stop when the NVIDIA driver is too old for the locked build.",
+        ),
+    ] = True,
+) -> None:
+    """Make a venv exactly the lock: install by URL and sha256, remove everything else.
+
+    Creates the venv (with the lock's Python, found on this machine) if it is missing: it is
+    built beside PATH and moved into place only when everything worked. An existing venv is
+    left as it was when the sync fails before changing it (hash mismatch, network, no wheel
+    for this platform). A second sync with nothing to do returns at once.
+    """
+    with _progress("Syncing…"):
+        result = api.sync(
+            venv_path,
+            lock_path=lock_path,
+            installer=installer.value,
+            host_check=host_check,
+            report=err.print,
+        )
+    for warning in result.warnings:
+        err.print(f"warning: {warning}")
+    if not result.changed:
+        err.print(f"{venv_path} already matches {lock_path} ({result.packages} packages).")
+    else:
+        verb = "Created" if result.created else "Synced"
+        err.print(f"{verb} {venv_path}: {result.packages} packages, exactly as locked.")
+
+
+@app.command()
+def verify(
+    venv_path: Annotated[Path, typer.Option("--venv", help="The virtual environment to check.")],
+    lock_path: LockPathOption = Path("pylock.toml"),
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also check every installed file against RECORD.")
+    ] = False,
+) -> None:
+    """Does the venv still equal the lock? Exit 1 with a table of drift."""
+    drift = api.verify(venv_path, lock_path=lock_path, deep=deep)
+    if not drift:
+        err.print(f"{venv_path} matches {lock_path}.")
+        return
+    rows = [("package", "drift", "locked", "installed")] + [
+        (d.name, d.kind, d.expected, d.found) for d in drift
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        out.print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
+    raise typer.Exit(int(ExitCode.CHECK_FAILED))
+
+
+export_app = typer.Typer(
+    name="export",
+    help="Write the lock in another format (the lock is the only input; nothing re-resolves).",
+    no_args_is_help=True,
+)
+app.add_typer(export_app)
+
+
+@export_app.command("requirements")
+def export_requirements(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (atomically); default stdout.")
+    ] = None,
+    platform: Annotated[
+        Platform | None,
+        typer.Option(help="The platform to export (default: the lock's only one, or this host)."),
+    ] = None,
+) -> None:
+    """Hashed `name @ url --hash=sha256:…` lines for one platform.
+
+    pip and uv install them with: pip install --require-hashes --no-deps -r requirements.txt
+    """
+    text = api.export_requirements(lock_path, platform=platform.value if platform else None)
+    if output is None:
+        out.print(text.rstrip("\n"))
+        return
+    api.write_output(output, text)
+    err.print(f"Wrote {output}.")
+
+
+# --------------------------------------------------------------------------------------
 # entry point
 
 

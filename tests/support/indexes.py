@@ -202,6 +202,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(missing, b"not found", "text/plain", head)
 
 
+def _tampered(data: bytes) -> bytes:
+    """Still a valid archive, different bytes: a zip comment added (a republished wheel)."""
+    if data[-22:-18] == b"PK\x05\x06" and data[-2:] == b"\x00\x00":
+        return data[:-2] + (8).to_bytes(2, "little") + b"tampered"
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: _ServerState
@@ -244,8 +252,13 @@ class IndexServer:
             self._server.state.auth = value
 
     def tamper(self, filename: str) -> None:
+        """Serve ``filename`` with different bytes (a valid archive for wheels)."""
         with self._server.state.lock:
             self._server.state.tampered.add(filename)
+
+    def untamper(self) -> None:
+        with self._server.state.lock:
+            self._server.state.tampered.clear()
 
     def close(self) -> None:
         self._server.shutdown()

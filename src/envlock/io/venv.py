@@ -1,0 +1,307 @@
+"""Virtual environments: find an interpreter, create, query, install exactly, inspect."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from envlock.errors import (
+    EnvlockError,
+    HashMismatchError,
+    IndexUnavailableError,
+    MaterialiseError,
+)
+from envlock.io import proc
+from envlock.io.uv import cache_dir, uv_binary
+from envlock.urls import redact_text
+
+MARKER_FILE = ".envlock-sync.json"
+_QUERY = (
+    "import json, platform, sys, sysconfig; "
+    "print(json.dumps({'version': platform.python_version(), "
+    "'minor': f'{sys.version_info[0]}.{sys.version_info[1]}', "
+    "'implementation': sys.implementation.name, 'platform': sysconfig.get_platform(), "
+    "'purelib': sysconfig.get_path('purelib')}))"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interpreter:
+    python: Path
+    version: str  # "3.11.7"
+    minor: str  # "3.11"
+    implementation: str
+    purelib: Path
+
+
+def python_in(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
+def _uv(
+    args: Sequence[str | Path], environ: Mapping[str, str], timeout: float = 900
+) -> proc.Completed:
+    env = proc.clean_environment(environ)
+    return proc.run(
+        [uv_binary(), *args],
+        env=env,
+        timeout=timeout,
+        timeout_error=IndexUnavailableError(f"uv did not finish within {int(timeout)} s"),
+    )
+
+
+def find_python(minor: str, environ: Mapping[str, str]) -> Path:
+    """A CPython ``minor`` interpreter on this machine (never downloaded)."""
+    result = _uv(["python", "find", "--no-config", "--no-python-downloads", minor], environ)
+    if result.returncode != 0 or not result.stdout.strip():
+        raise MaterialiseError(
+            f"no Python {minor} interpreter found on this machine (the lock is for Python {minor})",
+            hint=f"Install CPython {minor} (e.g. `uv python install {minor}`), then sync again.",
+        )
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def create(path: Path, python: Path, environ: Mapping[str, str]) -> None:
+    # Relocatable: the venv is built beside its final path and renamed into place.
+    result = _uv(
+        ["venv", "--no-config", "--relocatable", "--python", python, "--no-python-downloads", path],
+        environ,
+    )
+    if result.returncode != 0:
+        raise MaterialiseError(f"could not create a venv at {path}", detail=result.stderr.strip())
+
+
+def query(python: Path) -> Interpreter:
+    result = proc.run([python, "-c", _QUERY], env=proc.clean_environment(os.environ), timeout=60)
+    if result.returncode != 0:
+        raise MaterialiseError(
+            f"{python} does not run",
+            hint="Remove the broken venv or pick another path.",
+            detail=result.stderr.strip(),
+        )
+    data = json.loads(result.stdout)
+    return Interpreter(
+        python=python,
+        version=data["version"],
+        minor=data["minor"],
+        implementation=data["implementation"],
+        purelib=Path(data["purelib"]),
+    )
+
+
+def _failure(stderr: str, what: str) -> EnvlockError:
+    detail = redact_text(stderr.strip())
+    lowered = detail.lower()
+    if any(
+        m in lowered
+        for m in (
+            "hash mismatch",
+            "do not match the hashes",
+            "bad crc",
+            "failed to extract archive",
+        )
+    ):
+        return HashMismatchError(
+            f"{what}: an artifact does not match the sha256 in the lock",
+            hint="The file changed since it was locked (republished or tampered). Do not "
+            "install it; re-lock only if you trust the new artifact.",
+            detail=detail,
+        )
+    if any(
+        m in lowered
+        for m in (
+            "failed to fetch",
+            "failed to download",
+            "connect",
+            "timed out",
+            "status code",
+            "dns error",
+        )
+    ):
+        return IndexUnavailableError(
+            f"{what}: an artifact could not be downloaded",
+            hint="Check the network/proxy; the venv was left as it was.",
+            detail=detail,
+        )
+    return MaterialiseError(f"{what} failed", detail=detail)
+
+
+def install_exact(
+    python: Path, requirements: str, environ: Mapping[str, str], *, installer: str = "uv"
+) -> None:
+    """Make the environment exactly the requirements (hashed URLs), removing everything else.
+
+    uv downloads and checks every artifact before it changes the environment, so a hash
+    mismatch or a network failure leaves an existing venv as it was.
+    """
+    with tempfile.TemporaryDirectory(prefix="envlock-sync-") as tmp:
+        reqs = Path(tmp) / "requirements.txt"
+        reqs.write_text(requirements, encoding="utf-8")
+        if installer == "pip":
+            _pip_install(python, reqs, environ)
+            return
+        result = _uv(
+            [
+                "pip",
+                "sync",
+                "--no-config",
+                "--python",
+                python,
+                "--require-hashes",
+                "--cache-dir",
+                cache_dir(environ),
+                "--no-python-downloads",
+                reqs,
+            ],
+            environ,
+        )
+    if result.returncode != 0:
+        raise _failure(result.stderr, "installing the lock")
+
+
+def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
+    """pip, isolated from every pip.conf and PIP_* variable, for hosts that do not want uv."""
+    env = proc.clean_environment(environ)
+    ensure = proc.run([python, "-m", "pip", "--version"], env=env, timeout=60)
+    if ensure.returncode != 0:
+        seeded = proc.run([python, "-m", "ensurepip", "--default-pip"], env=env, timeout=300)
+        if seeded.returncode != 0:
+            raise MaterialiseError("pip is not available in the venv", detail=seeded.stderr)
+    # Download and check every artifact first, so a bad hash changes nothing.
+    with tempfile.TemporaryDirectory(prefix="envlock-wheels-") as wheels:
+        fetched = proc.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "--isolated",
+                "--disable-pip-version-check",
+                "download",
+                "--require-hashes",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                wheels,
+                "-r",
+                reqs,
+            ],
+            env=env,
+            timeout=1800,
+        )
+        if fetched.returncode != 0:
+            raise _failure(fetched.stderr, "downloading the lock with pip")
+        installed = proc.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "--isolated",
+                "--disable-pip-version-check",
+                "install",
+                "--require-hashes",
+                "--no-deps",
+                "--no-index",
+                "--find-links",
+                wheels,
+                "-r",
+                reqs,
+            ],
+            env=env,
+            timeout=1800,
+        )
+    if installed.returncode != 0:
+        raise _failure(installed.stderr, "installing the lock with pip")
+    _pip_remove_extraneous(python, reqs, env)
+
+
+def _pip_remove_extraneous(python: Path, reqs: Path, env: Mapping[str, str]) -> None:
+    """Uninstall what the lock does not list; pip itself goes last (the venv stays exact)."""
+    wanted = {
+        line.split(" @ ", 1)[0].strip().lower().replace("_", "-")
+        for line in reqs.read_text(encoding="utf-8").splitlines()
+        if " @ " in line
+    }
+    listed = proc.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "--isolated",
+            "--disable-pip-version-check",
+            "list",
+            "--format",
+            "json",
+        ],
+        env=env,
+        timeout=120,
+    )
+    if listed.returncode != 0:
+        raise MaterialiseError("pip list failed", detail=listed.stderr)
+    names = [
+        row["name"]
+        for row in json.loads(listed.stdout.strip().splitlines()[0])
+        if row["name"].lower().replace("_", "-") not in wanted
+    ]
+    extra = sorted(n for n in names if n.lower() != "pip") + [
+        n for n in names if n.lower() == "pip"
+    ]
+    if extra:
+        removed = proc.run(
+            [
+                python,
+                "-m",
+                "pip",
+                "--isolated",
+                "--disable-pip-version-check",
+                "uninstall",
+                "-y",
+                *extra,
+            ],
+            env=env,
+            timeout=600,
+        )
+        if removed.returncode != 0:
+            raise MaterialiseError(
+                "pip could not remove extraneous packages", detail=removed.stderr
+            )
+
+
+def installed(python: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """Installed distributions: normalised name -> version."""
+    result = _uv(["pip", "list", "--no-config", "--python", python, "--format", "json"], environ)
+    if result.returncode != 0:
+        raise MaterialiseError(f"cannot list {python}'s packages", detail=result.stderr.strip())
+    return {
+        row["name"].lower().replace("_", "-"): row["version"] for row in json.loads(result.stdout)
+    }
+
+
+def check(python: Path, environ: Mapping[str, str]) -> str | None:
+    """None when installed dependencies are consistent, else uv's report."""
+    result = _uv(["pip", "check", "--no-config", "--python", python], environ)
+    if result.returncode == 0:
+        return None
+    return (result.stdout + result.stderr).strip()
+
+
+def read_marker(venv: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads((venv / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_marker(venv: Path, data: Mapping[str, str]) -> None:
+    (venv / MARKER_FILE).write_text(json.dumps(dict(data), sort_keys=True) + "\n", encoding="utf-8")
+
+
+def remove_tree(path: Path) -> None:
+    import shutil  # noqa: PLC0415 - only on the failure path
+
+    shutil.rmtree(path, ignore_errors=True)
