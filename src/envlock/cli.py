@@ -627,6 +627,91 @@ def export_requirements(
     err.print(f"Wrote {output}.")
 
 
+@export_app.command("conda")
+def export_conda(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (atomically); default stdout.")
+    ] = None,
+    platform: Annotated[Platform | None, typer.Option(help="The platform to export.")] = None,
+    channel: Annotated[
+        list[str] | None, typer.Option(help="conda channel (repeatable). Default: conda-forge.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Environment name. Default: the lock's directory name.")
+    ] = None,
+) -> None:
+    """environment.yml: conda's python and pip, the lock as hashed pip lines.
+
+    conda runs pip with dependency resolution on, so the pip section is the lock's full
+    closure, one --hash per line and no option lines (conda-lock and pip both read it).
+    """
+    text = api.export_conda(
+        lock_path,
+        platform=platform.value if platform else None,
+        channels=tuple(channel or ("conda-forge",)),
+        name=name,
+    )
+    if output is None:
+        out.print(text.rstrip("\n"))
+        return
+    api.write_output(output, text)
+    err.print(f"Wrote {output}.")
+
+
+class Flavor(StrEnum):
+    RUNTIME = "runtime"
+    DEVEL = "devel"
+
+
+class Base(StrEnum):
+    AUTO = "auto"
+    OFFICIAL = "official"
+    PYTHON = "python"
+
+
+@export_app.command("dockerfile")
+def export_dockerfile(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory for Dockerfile + requirements.txt.")
+    ] = Path(),
+    platform: Annotated[
+        Platform | None, typer.Option(help="linux-x86_64 or linux-aarch64.")
+    ] = None,
+    flavor: Annotated[Flavor, typer.Option(help="Official image flavor.")] = Flavor.RUNTIME,
+    base: Annotated[
+        Base,
+        typer.Option(
+            help="auto: the official pytorch/pytorch image when one matches the lock, "
+            "else python:X.Y-slim."
+        ),
+    ] = Base.AUTO,
+    user: Annotated[str, typer.Option(help="The non-root user the image runs as.")] = "envlock",
+    base_digest: Annotated[
+        str | None, typer.Option(help="Pin FROM by digest (sha256:...).")
+    ] = None,
+) -> None:
+    """Dockerfile (+ the hashed requirements it installs), never tagged `latest`.
+
+    With an official base (pytorch/pytorch:<torch>-cuda<X.Y>-cudnn<N>-<flavor>), the build
+    first checks that the image's Python, torch and CUDA equal the lock's, then installs only
+    what the image lacks with --require-hashes --no-deps, runs pip check and switches to a
+    non-root user.
+    """
+    result = api.export_dockerfile(
+        lock_path,
+        platform=platform.value if platform else None,
+        flavor=flavor.value,
+        base=base.value,
+        user=user,
+        base_digest=base_digest,
+    )
+    api.write_output(output / "Dockerfile", result.dockerfile)
+    api.write_output(output / "requirements.txt", result.requirements)
+    err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
+
+
 # --------------------------------------------------------------------------------------
 # entry point
 

@@ -60,8 +60,16 @@ def build_wheel(dist: Dist, tag: str, outdir: Path) -> Path:
     info = f"{dist.module}-{dist.version}.dist-info"
     wheel_tags = sorted(str(t) for t in parse_tag(tag))
     purelib = tag.endswith("-none-any")
+    init = f'__version__ = "{dist.version}"\n'
+    extra: dict[str, bytes] = {}
+    if dist.module == "torch":  # like the real torch: torch.version.cuda ("12.6" or None)
+        label = dist.version.partition("+")[2]
+        cuda = f'"{label[2:-1]}.{label[-1]}"' if label.startswith("cu") else "None"
+        extra["torch/version.py"] = f"cuda = {cuda}\n".encode()
+        init += "from torch import version\n"
     files = {
-        f"{dist.module}/__init__.py": f'__version__ = "{dist.version}"\n'.encode(),
+        f"{dist.module}/__init__.py": init.encode(),
+        **extra,
         f"{info}/METADATA": metadata_text(dist).encode(),
         f"{info}/WHEEL": (
             "Wheel-Version: 1.0\nGenerator: envlock-tests\n"
