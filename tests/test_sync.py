@@ -11,6 +11,7 @@ from uv import find_uv_bin
 
 from tests.conftest import Cli
 from tests.support.indexes import StandardIndexes
+from tests.test_doctor import _lock
 from tests.test_lock_e2e import write_spec
 
 
@@ -201,3 +202,28 @@ def test_export_errors(locked_env: Path, cli: Cli) -> None:
     corrupt = cli("export", "requirements")
     assert corrupt.code == 7
     assert "created-by" in corrupt.stderr or "packages" in corrupt.stderr
+
+
+def test_missing_python_is_named(
+    isolated_env: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "no-nvidia-smi"))
+    text = _lock("2.6.0", "cpu").replace('python = "3.11"', 'python = "3.7"')
+    (isolated_env / "pylock.toml").write_text(text.replace("==3.11.*", "==3.7.*"))
+    result = cli("sync", "--venv", ".venv")
+    assert result.code == 7, result.stderr
+    assert "no Python 3.7 interpreter found" in result.stderr
+    assert not (isolated_env / ".venv").exists()
+
+
+def test_sync_refuses_a_lock_for_another_platform(
+    isolated_env: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "no-nvidia-smi"))
+    text = _lock("2.6.0", "cpu").replace(
+        'platforms = ["linux-x86_64"]', 'platforms = ["macos-arm64"]'
+    )
+    (isolated_env / "pylock.toml").write_text(text)
+    result = cli("sync", "--venv", ".venv")
+    assert result.code == 7
+    assert "does not cover this host" in result.stderr

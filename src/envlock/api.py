@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from envlock.diff import LockDiff
     from envlock.doctor import Finding
     from envlock.host import HostFacts, Recommendation
+    from envlock.io.venv import Interpreter
     from envlock.materialise.select import Selected
 
 # `envlock lock --check` runs in pre-commit hooks, so this module imports only what the
@@ -535,8 +536,19 @@ def sync(
 
     env = os.environ if environ is None else environ
     venv_path = venv_path.absolute()
+    lock_text = files.read_text(lock_path)
     lock, meta = read_lock(lock_path)
-    facts = host if host is not None else probe.probe_host(env)
+    system = probe.probe_system()
+    exists = venv.python_in(venv_path).exists()
+    # Nothing to do? The marker records what the last sync installed from which lock bytes, for
+    # which host and Python; checking it needs no subprocess at all.
+    marker = venv.read_marker(venv_path) if exists else None
+    if marker is not None and host is None:
+        key = _sync_key(lock_text or "", system, marker.get("python", ""))
+        if marker.get("key") == key and _present(venv_path / marker.get("purelib", "-"), marker):
+            count = int(marker.get("packages", "0"))
+            return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
+    facts = host if host is not None else probe.probe_host(env, system=system)
     warnings = _preflight(lock, meta, facts) if host_check else ()
     platform = facts.platform
     if platform is None or platform.value not in meta.platforms:
@@ -545,9 +557,13 @@ def sync(
             f"for {', '.join(meta.platforms)}",
             hint="Add this platform to [env] platforms and run `envlock lock`.",
         )
-    exists = venv.python_in(venv_path).exists()
-    python = venv.python_in(venv_path) if exists else venv.find_python(meta.python, env)
-    interpreter = venv.query(python)
+    if exists:
+        python = venv.python_in(venv_path)
+    elif f"{sys.version_info.major}.{sys.version_info.minor}" == meta.python:
+        python = Path(sys.executable)  # envlock's own interpreter: no search needed
+    else:
+        python = venv.find_python(meta.python, env)
+    interpreter = venv.current() if python == Path(sys.executable) else venv.query(python)
     if interpreter.minor != meta.python:
         raise MaterialiseError(
             f"{venv_path} runs Python {interpreter.minor}; the lock is for Python {meta.python}",
@@ -558,47 +574,82 @@ def sync(
     )
     chosen = select(lock, target)
     requirements = render_requirements(chosen, header=f"envlock sync from {lock_path.name}")
-    digest = _digest(requirements)
-    marker = venv.read_marker(venv_path) if exists else None
-    if (
-        marker is not None
-        and marker.get("digest") == digest
-        and _all_present(Path(marker.get("purelib", "")), chosen)
-    ):
-        return SyncResult(
-            venv=venv_path, changed=False, created=False, packages=len(chosen), warnings=warnings
-        )
+    _build(
+        venv_path,
+        exists=exists,
+        python=python,
+        interpreter=interpreter,
+        requirements=requirements,
+        marker={
+            "key": _sync_key(lock_text or "", system, interpreter.version),
+            "python": interpreter.version,
+            "lock": lock_path.name,
+            "packages": str(len(chosen)),
+            "installed": " ".join(f"{canonicalize_name(s.name)}=={s.version}" for s in chosen),
+        },
+        installer=installer,
+        environ=env,
+        report=report,
+        message=f"Installing {len(chosen)} packages ({target.label})",
+    )
+    return SyncResult(
+        venv=venv_path, changed=True, created=not exists, packages=len(chosen), warnings=warnings
+    )
+
+
+def _build(
+    venv_path: Path,
+    *,
+    exists: bool,
+    python: Path,
+    interpreter: Interpreter,
+    requirements: str,
+    marker: dict[str, str],
+    installer: str,
+    environ: Mapping[str, str],
+    report: Reporter,
+    message: str,
+) -> None:
+    """Install into the venv; a new one is built beside its path and moved in on success."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
     workdir = venv_path
     if not exists:
         workdir = venv_path.parent / f".{venv_path.name}.envlock-new"
         venv.remove_tree(workdir)
         report(f"Creating {venv_path} with Python {interpreter.version}")
-        venv.create(workdir, python, env)
+        venv.create(workdir, python, environ)
     try:
-        report(f"Installing {len(chosen)} packages ({target.label})")
+        report(message)
         new_python = venv.python_in(workdir)
-        venv.install_exact(new_python, requirements, env, installer=installer)
-        problems = venv.check(new_python, env)
+        venv.install_exact(new_python, requirements, environ, installer=installer)
+        problems = venv.check(new_python, environ)
         if problems:
             raise MaterialiseError(
                 "the installed packages have unmet dependencies (is the lock complete?)",
                 hint="Re-create the lock with `envlock lock --upgrade`.",
                 detail=problems,
             )
-        purelib = venv.query(new_python).purelib
-        final_purelib = venv_path / purelib.relative_to(workdir) if not exists else purelib
-        venv.write_marker(
-            workdir, {"digest": digest, "lock": lock_path.name, "purelib": str(final_purelib)}
-        )
+        site = interpreter.purelib if exists else venv.purelib_of(workdir, interpreter.minor)
+        marker["purelib"] = site.resolve().relative_to(workdir.resolve()).as_posix()
+        venv.write_marker(workdir, marker)
         if not exists:
             workdir.replace(venv_path)
     except BaseException:
         if not exists:
             venv.remove_tree(workdir)
         raise
-    return SyncResult(
-        venv=venv_path, changed=True, created=not exists, packages=len(chosen), warnings=warnings
-    )
+
+
+def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:
+    return _digest(f"{lock_text}\0{system.platform}\0{system.glibc}\0{python}")
+
+
+def _present(purelib: Path, marker: Mapping[str, str]) -> bool:
+    """Every distribution the last sync installed is still there, at its version."""
+    installed = _dist_info_names(purelib)
+    wanted = [item.partition("==") for item in marker.get("installed", "").split()]
+    return bool(wanted) and all(installed.get(NormalizedName(n)) == v for n, _, v in wanted)
 
 
 def _dist_info_names(purelib: Path) -> dict[str, str]:
@@ -612,13 +663,6 @@ def _dist_info_names(purelib: Path) -> dict[str, str]:
         name, _, version = entry.name.removesuffix(".dist-info").partition("-")
         result[canonicalize_name(name)] = version
     return result
-
-
-def _all_present(purelib: Path, chosen: Sequence[Selected]) -> bool:
-    installed = _dist_info_names(purelib)
-    return bool(installed) and all(
-        installed.get(canonicalize_name(s.name)) == s.version for s in chosen
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

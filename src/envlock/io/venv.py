@@ -76,6 +76,27 @@ def create(path: Path, python: Path, environ: Mapping[str, str]) -> None:
         raise MaterialiseError(f"could not create a venv at {path}", detail=result.stderr.strip())
 
 
+def current() -> Interpreter:
+    """The interpreter envlock runs on, without spawning it."""
+    import platform  # noqa: PLC0415
+    import sysconfig  # noqa: PLC0415
+
+    return Interpreter(
+        python=Path(sys.executable),
+        version=platform.python_version(),
+        minor=f"{sys.version_info.major}.{sys.version_info.minor}",
+        implementation=sys.implementation.name,
+        purelib=Path(sysconfig.get_path("purelib")),
+    )
+
+
+def purelib_of(venv: Path, minor: str) -> Path:
+    """site-packages of a CPython venv, by the layout venv/uv create."""
+    if sys.platform == "win32":
+        return venv / "Lib" / "site-packages"
+    return venv / "lib" / f"python{minor}" / "site-packages"
+
+
 def query(python: Path) -> Interpreter:
     result = proc.run([python, "-c", _QUERY], env=proc.clean_environment(os.environ), timeout=60)
     if result.returncode != 0:
