@@ -227,3 +227,23 @@ def test_sync_refuses_a_lock_for_another_platform(
     result = cli("sync", "--venv", ".venv")
     assert result.code == 7
     assert "does not cover this host" in result.stderr
+
+
+def test_ambient_configuration_does_not_change_what_is_installed(
+    locked_env: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("six==1.16.0\n")
+    for key, value in {
+        "UV_INDEX_URL": "http://127.0.0.1:9/simple",
+        "UV_CONSTRAINT": str(constraints),
+        "UV_NO_CACHE": "1",
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_CONSTRAINT": str(constraints),
+        "PIP_NO_DEPS": "0",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for installer in ("uv", "pip"):
+        result = cli("sync", "--venv", f".venv-{installer}", "--installer", installer)
+        assert result.code == 0, result.stderr
+        assert cli("verify", "--venv", f".venv-{installer}").code == 0
