@@ -448,18 +448,7 @@ def doctor(
     from envlock.doctor import diagnose  # noqa: PLC0415 - see the module note
     from envlock.io import probe  # noqa: PLC0415
 
-    text = files.read_text(lock_path)
-    if text is None:
-        raise LockfileError(
-            f"{lock_path} does not exist", hint="Run `envlock lock` first, or pass --lock PATH."
-        )
-    lock = parse_lock_text(text, source=str(lock_path))
-    meta = lock_meta(lock)
-    if meta is None:
-        raise LockfileError(
-            f"{lock_path} was not written by envlock (no [tool.envlock] table)",
-            hint="envlock doctor needs the torch build recorded by `envlock lock`.",
-        )
+    lock, meta = read_lock(lock_path)
     facts = host if host is not None else probe.probe_host(environ, root)
     findings = diagnose(lock, meta, facts, load_channels())
     return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
@@ -470,6 +459,7 @@ def doctor(
 
 
 def read_lock(lock_path: Path) -> tuple[Pylock, LockMeta]:
+    """An envlock lock and its [tool.envlock] record; errors name the file and key path."""
     text = files.read_text(lock_path)
     if text is None:
         raise LockfileError(
