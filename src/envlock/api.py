@@ -460,6 +460,11 @@ def doctor(
 
 def read_lock(lock_path: Path) -> tuple[Pylock, LockMeta]:
     """An envlock lock and its [tool.envlock] record; errors name the file and key path."""
+    _, lock, meta = _read_envlock_lock(lock_path)
+    return lock, meta
+
+
+def _read_envlock_lock(lock_path: Path) -> tuple[str, Pylock, LockMeta]:
     text = files.read_text(lock_path)
     if text is None:
         raise LockfileError(
@@ -472,7 +477,7 @@ def read_lock(lock_path: Path) -> tuple[Pylock, LockMeta]:
             f"{lock_path} was not written by envlock (no [tool.envlock] table)",
             hint="Re-create it with `envlock lock`.",
         )
-    return lock, meta
+    return text, lock, meta
 
 
 def _digest(text: str) -> str:
@@ -526,15 +531,14 @@ def sync(
 
     env = os.environ if environ is None else environ
     venv_path = venv_path.absolute()
-    lock_text = files.read_text(lock_path)
-    lock, meta = read_lock(lock_path)
+    lock_text, lock, meta = _read_envlock_lock(lock_path)
     system = probe.probe_system()
     exists = venv.python_in(venv_path).exists()
     # Nothing to do? The marker records what the last sync installed from which lock bytes, for
     # which host and Python; checking it needs no subprocess at all.
     marker = venv.read_marker(venv_path) if exists else None
     if marker is not None and host is None:
-        key = _sync_key(lock_text or "", system, marker.get("python", ""))
+        key = _sync_key(lock_text, system, marker.get("python", ""))
         if marker.get("key") == key and _present(venv_path / marker.get("purelib", "-"), marker):
             count = int(marker.get("packages", "0"))
             return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
@@ -571,7 +575,7 @@ def sync(
         interpreter=interpreter,
         requirements=requirements,
         marker={
-            "key": _sync_key(lock_text or "", system, interpreter.version),
+            "key": _sync_key(lock_text, system, interpreter.version),
             "python": interpreter.version,
             "lock": lock_path.name,
             "packages": str(len(chosen)),
