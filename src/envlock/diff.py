@@ -209,24 +209,19 @@ def _package_changes(name: str, old: Package, new: Package) -> list[Change]:
                     detail=" ".join(parts),
                 )
             )
-    if str(old.marker or "") != str(new.marker or ""):
-        changes.append(
-            Change(
-                kind=ChangeKind.MARKER_CHANGED,
-                name=name,
-                old=str(old.marker) if old.marker else "(none)",
-                new=str(new.marker) if new.marker else "(none)",
+    for kind, before, after in (
+        (ChangeKind.MARKER_CHANGED, old.marker, new.marker),
+        (ChangeKind.REQUIRES_PYTHON_CHANGED, old.requires_python, new.requires_python),
+    ):
+        if str(before or "") != str(after or ""):
+            changes.append(
+                Change(
+                    kind=kind,
+                    name=name,
+                    old=str(before) if before else "(none)",
+                    new=str(after) if after else "(none)",
+                )
             )
-        )
-    if str(old.requires_python or "") != str(new.requires_python or ""):
-        changes.append(
-            Change(
-                kind=ChangeKind.REQUIRES_PYTHON_CHANGED,
-                name=name,
-                old=str(old.requires_python) if old.requires_python else "(none)",
-                new=str(new.requires_python) if new.requires_python else "(none)",
-            )
-        )
     return changes
 
 
