@@ -208,3 +208,17 @@ def test_redaction_removes_userinfo_and_secrets() -> None:
     assert split_credentials("https://u:p%40ss@host/x") == ("https://host/x", "u", "p@ss")
     text = "GET https://u:t0ps3cret@host/simple failed; token t0ps3cret leaked"
     assert redact_text(text, ("t0ps3cret",)) == "GET https://host/simple failed; token **** leaked"
+
+
+def test_platform_marker_over_all_targets_is_dropped() -> None:
+    marker = (
+        "python_full_version == '3.11.*' and ((platform_machine == 'arm64' and "
+        "sys_platform == 'darwin') or (platform_machine == 'x86_64' and sys_platform == 'linux'))"
+    )
+    package = _package(NUMPY_WHEELS, marker=marker)
+    kept = filter_package(package, _targets(Platform.LINUX_X86_64, Platform.MACOS_ARM64))
+    assert kept is not None
+    assert kept.marker is None
+    only_linux = filter_package(package, _targets(Platform.LINUX_X86_64, Platform.WINDOWS_X86_64))
+    assert only_linux is not None
+    assert only_linux.marker is not None  # it still tells windows apart

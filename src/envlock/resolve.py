@@ -415,7 +415,10 @@ _PLATFORM_ONLY_VARIABLES = frozenset(
         "platform_python_implementation",
     }
 )
-_MARKER_VARIABLE = re.compile(r"\b([a-z_]+)\s*(?:==|!=|<=|>=|<|>|~=|in\b|not\s+in\b)")
+_MARKER_VARIABLE = re.compile(
+    # A marker variable: not inside a quoted value ("darwin" must not read as `darw in`).
+    r"(?<![\"'\w])([a-z_]+)(?:\s*(?:===|==|!=|<=|>=|<|>|~=)|\s+(?:not\s+)?in\s)"
+)
 
 
 def _is_platform_marker(marker: Marker | None) -> bool:
