@@ -566,7 +566,7 @@ def sync(
     target = platform_target(
         platform, meta.python, full_version=interpreter.version, glibc=facts.glibc
     )
-    chosen = select(lock, target)
+    chosen = select(lock, target, lock_dir=lock_path.parent)
     requirements = render_requirements(chosen, header=f"envlock sync from {lock_path.name}")
     _build(
         venv_path,
@@ -693,6 +693,7 @@ def verify(
     chosen = select(
         lock,
         platform_target(platform, meta.python, full_version=interpreter.version, glibc=facts.glibc),
+        lock_dir=lock_path.parent,
     )
     expected = {canonicalize_name(s.name): s.version for s in chosen}
     found = venv.installed(python, env)
@@ -770,7 +771,7 @@ def _export_selection(
 
     lock, meta = read_lock(lock_path)
     target_platform = _export_platform(lock_path, meta, platform)
-    chosen = select(lock, platform_target(target_platform, meta.python))
+    chosen = select(lock, platform_target(target_platform, meta.python), lock_dir=lock_path.parent)
     return meta, target_platform, chosen
 
 
@@ -890,3 +891,87 @@ def export_dockerfile(
 
 def write_output(path: Path, text: str) -> None:
     files.write_atomic(path, text)
+
+
+# --------------------------------------------------------------------------------------
+# bundle
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleResult:
+    directory: Path
+    files: int
+    fetched: int
+    bytes: int
+    platforms: tuple[str, ...]
+
+
+def bundle(
+    lock_path: Path,
+    output: Path,
+    *,
+    platforms: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    report: Reporter = _quiet,
+) -> BundleResult:
+    """Download every artifact the lock selects for the platforms into OUTPUT/wheels, and write
+    OUTPUT/pylock.toml (relative `path` artifacts) and OUTPUT/manifest.json, for offline sync."""
+    import json  # noqa: PLC0415 - see the module note
+
+    from envlock.io.download import Download, download_all  # noqa: PLC0415
+    from envlock.materialise.select import (  # noqa: PLC0415
+        bundle_lock,
+        platform_target,
+        select,
+    )
+
+    env = os.environ if environ is None else environ
+    text, lock, meta = _read_envlock_lock(lock_path)
+    wanted = tuple(platforms) or meta.platforms
+    for name in wanted:
+        _export_platform(lock_path, meta, name)
+    chosen: dict[str, Selected] = {}
+    for name in wanted:
+        target = platform_target(Platform(name), meta.python)
+        for item in select(lock, target, lock_dir=lock_path.parent):
+            chosen.setdefault(item.filename, item)
+    wheels = output / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    items = [
+        Download(url=s.url, sha256=s.sha256, size=s.size, dest=wheels / s.filename)
+        for s in sorted(chosen.values(), key=lambda s: s.filename)
+    ]
+    report(f"Bundling {len(items)} files for {', '.join(wanted)} into {wheels}")
+    fetched = download_all(items, auth=_index_auth(env), progress=report)
+    bundled = bundle_lock(lock, frozenset(chosen))
+    files.write_atomic(output / LOCK_FILENAME, render_lock(bundled))
+    manifest = {
+        "envlock-version": __version__,
+        "source-lock": lock_path.name,
+        "source-lock-sha256": _digest(text),
+        "platforms": list(wanted),
+        "python": meta.python,
+        "files": [
+            {"path": f"wheels/{i.dest.name}", "sha256": i.sha256, "size": i.dest.stat().st_size}
+            for i in items
+        ],
+    }
+    files.write_atomic(output / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    total = sum(i.dest.stat().st_size for i in items)
+    return BundleResult(
+        directory=output, files=len(items), fetched=fetched, bytes=total, platforms=wanted
+    )
+
+
+def _index_auth(environ: Mapping[str, str]) -> Callable[[str], tuple[str, str] | None]:
+    """Credentials from ENVLOCK_*_INDEX_URL for artifacts on the same host (private mirrors)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from envlock.urls import split_credentials  # noqa: PLC0415
+
+    hosts: dict[str, tuple[str, str]] = {}
+    for key in ("ENVLOCK_PYPI_INDEX_URL", "ENVLOCK_PYTORCH_INDEX_URL"):
+        clean, user, password = split_credentials(environ.get(key, ""))
+        if user is not None:
+            hosts[urlsplit(clean).netloc] = (user, password or "")
+    return lambda url: hosts.get(urlsplit(url).netloc)

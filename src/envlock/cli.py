@@ -391,6 +391,33 @@ def _matrix_text(channel_data: Channels, rows: list[dict[str, Any]]) -> str:
     )
 
 
+@app.command()
+def bundle(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The bundle directory.")],
+    lock_path: LockPathOption = Path("pylock.toml"),
+    platform: Annotated[
+        list[Platform] | None,
+        typer.Option(help="A platform to bundle (repeatable). Default: every locked platform."),
+    ] = None,
+) -> None:
+    """Download everything the lock installs, for an offline (air-gapped) sync.
+
+    Writes OUTPUT/wheels/ (every selected artifact, verified by sha256 and size; a rerun
+    resumes), OUTPUT/pylock.toml (the same lock with relative `path` artifacts, valid PEP 751)
+    and OUTPUT/manifest.json. Then, with no network: envlock sync --venv .venv --lock
+    OUTPUT/pylock.toml
+    """
+    with _progress("Bundling…"):
+        result = api.bundle(
+            lock_path, output, platforms=[p.value for p in platform or ()], report=err.print
+        )
+    err.print(
+        f"Bundled {result.files} files ({result.bytes / 1e6:.1f} MB, {result.fetched} downloaded) "
+        f"for {', '.join(result.platforms)} into {result.directory}. Offline: envlock sync "
+        f"--venv .venv --lock {result.directory / 'pylock.toml'}"
+    )
+
+
 # --------------------------------------------------------------------------------------
 # diff and git integration
 

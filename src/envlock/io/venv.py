@@ -166,10 +166,20 @@ def install_exact(
         if installer == "pip":
             _pip_install(python, reqs, environ)
             return
+        offline = (
+            ["--offline"]
+            if all(
+                line.split(" @ ", 1)[1].startswith("file:")
+                for line in requirements.splitlines()
+                if " @ " in line
+            )
+            else []
+        )
         result = _uv(
             [
                 "pip",
                 "sync",
+                *offline,
                 "--no-config",
                 "--python",
                 python,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
 from packaging.pylock import PackageWheel, Pylock, PylockSelectError
 from packaging.tags import Tag
@@ -54,8 +55,24 @@ def _glibc_ok(platform_tag: str, glibc: tuple[int, int]) -> bool:
     return (int(parts[1]), int(parts[2])) <= glibc
 
 
-def select(lock: Pylock, target: Target) -> tuple[Selected, ...]:
-    """Exactly what PEP 751 says to install for ``target``, sorted by name."""
+def _local_url(path: str, lock_dir: Path | None, name: str) -> str:
+    """A `path` artifact as a file:// URL; never outside the lock's directory."""
+    if lock_dir is None:
+        raise MaterialiseError(f"{name}: a `path` artifact needs the lock's directory")
+    base = lock_dir.resolve()
+    target = (base / path).resolve()
+    if PurePosixPath(path).is_absolute() or not target.is_relative_to(base):
+        raise MaterialiseError(
+            f"{name}: artifact path {path!r} points outside the lock's directory",
+            hint="A bundle keeps its files under its own directory; refusing to read elsewhere.",
+        )
+    return target.as_uri()
+
+
+def select(lock: Pylock, target: Target, *, lock_dir: Path | None = None) -> tuple[Selected, ...]:
+    """Exactly what PEP 751 says to install for ``target``, sorted by name.
+
+    ``lock_dir`` resolves relative `path` artifacts (an offline bundle)."""
     try:
         chosen = list(lock.select(environment=dict(target.environment), tags=list(target.tags)))  # type: ignore[arg-type]
     except PylockSelectError as exc:
@@ -66,6 +83,9 @@ def select(lock: Pylock, target: Target) -> tuple[Selected, ...]:
     result = []
     for package, artifact in chosen:
         url = getattr(artifact, "url", None)
+        local = getattr(artifact, "path", None)
+        if url is None and local is not None:
+            url = _local_url(local, lock_dir, package.name)
         hashes = getattr(artifact, "hashes", {})
         if url is None or "sha256" not in hashes:
             raise MaterialiseError(
@@ -93,3 +113,24 @@ def render_requirements(selected: Sequence[Selected], *, header: str = "") -> st
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += [f"{s.name} @ {s.url} \\\n    --hash=sha256:{s.sha256}" for s in selected]
     return "\n".join(lines) + "\n"
+
+
+def bundle_lock(lock: Pylock, filenames: frozenset[str], directory: str = "wheels") -> Pylock:
+    """The same lock with only the bundled artifacts, each as a relative `path`."""
+    packages = []
+    for package in lock.packages:
+        wheels = [
+            replace(w, url=None, path=f"{directory}/{w.filename}")
+            for w in package.wheels or ()
+            if w.filename in filenames
+        ]
+        sdist = package.sdist
+        if sdist is not None:
+            sdist = (
+                replace(sdist, url=None, path=f"{directory}/{sdist.filename}")
+                if sdist.filename in filenames
+                else None
+            )
+        if wheels or sdist is not None:
+            packages.append(replace(package, wheels=wheels or None, sdist=sdist))
+    return replace(lock, packages=packages)
