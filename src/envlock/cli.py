@@ -739,6 +739,24 @@ def export_dockerfile(
     err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
 
 
+# `envlock --help` lists commands in the order of the user's loop.
+_HELP_ORDER = (
+    "init",
+    "lock",
+    "sync",
+    "verify",
+    "bundle",
+    "diff",
+    "git-setup",
+    "doctor",
+    "channels",
+    "textconv",
+)
+app.registered_commands.sort(
+    key=lambda c: _HELP_ORDER.index(c.name or (c.callback.__name__ if c.callback else ""))
+)
+
+
 # --------------------------------------------------------------------------------------
 # entry point
 
