@@ -197,7 +197,7 @@ def test_preferences_lock_is_a_minimal_uv_lock() -> None:
             ],
         }
     )
-    data = tomllib.loads(preferences_lock(lock, "==3.11.*"))
+    data = tomllib.loads(preferences_lock([lock], "==3.11.*"))
     assert data["package"][0]["name"] == "six"
     assert data["package"][0]["source"] == {"registry": "https://pypi.org/simple"}
     assert data["package"][0]["wheels"][0]["hash"] == f"sha256:{SHA}"

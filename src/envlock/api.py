@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,12 +108,18 @@ def _read_lock(path: Path) -> Pylock | None:
 
 
 def freshness(
-    spec_path: Path, lock_path: Path | None = None, environ: Mapping[str, str] | None = None
+    spec_path: Path,
+    lock_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    variant: str | None = None,
 ) -> Freshness:
     """Is the lock fresh for the spec? Offline: compares the spec digest, reads no index."""
     env = os.environ if environ is None else environ
     lock_path = lock_path or default_lock_path(spec_path)
     spec = read_spec(spec_path)
+    if variant is not None:
+        spec = spec.variant(variant)
     digest = spec_digest(spec, redacted(effective_indexes(spec.indexes, env)))
     text = files.read_text(lock_path)
     if text is None:
@@ -134,28 +140,42 @@ def freshness(
 
 
 def check(
-    spec_path: Path, lock_path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Freshness:
-    result = freshness(spec_path, lock_path, environ)
-    if not result.fresh:
-        raise CheckFailed(result.reason, hint="Run `envlock lock` and commit the new lock.")
-    return result
-
-
-def lock(
     spec_path: Path,
-    *,
     lock_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    variant: str | None = None,
+) -> tuple[Freshness, ...]:
+    """Every lock of the spec (one per variant) is fresh, or CheckFailed with the first reason."""
+    spec = read_spec(spec_path)
+    if spec.variants and lock_path is None:
+        names = [variant] if variant else [v.name for v in spec.variants]
+        results = tuple(
+            freshness(spec_path, variant_lock_path(spec_path, n), environ, variant=n) for n in names
+        )
+    else:
+        results = (freshness(spec_path, lock_path, environ),)
+    for result in results:
+        if not result.fresh:
+            raise CheckFailed(result.reason, hint="Run `envlock lock` and commit the new lock.")
+    return results
+
+
+def _lock_one(
+    spec: Spec,
+    lock_path: Path,
+    *,
+    env: Mapping[str, str],
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
-    environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
+    also_prefer: Sequence[Pylock] = (),
+    prefer_first: Pylock | None = None,
+    force: bool = False,
+    write: bool = True,
 ) -> LockResult:
-    """torchenv.toml -> pylock.toml. Re-resolves only when the spec changed or on --upgrade."""
-    env = os.environ if environ is None else environ
-    lock_path = lock_path or default_lock_path(spec_path)
-    _validate_lock_path(lock_path)
-    spec = read_spec(spec_path)
+    """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
+    keep where possible (variant alignment); ``force`` re-resolves even if fresh."""
     indexes = effective_indexes(spec.indexes, env)
     clean_indexes = redacted(indexes)
     digest = spec_digest(spec, clean_indexes)
@@ -167,6 +187,7 @@ def lock(
         and previous_meta.spec_digest == digest
         and not upgrade
         and not upgrade_packages
+        and not force
     ):
         return LockResult(lock_path=lock_path, changed=False, lock=previous)
 
@@ -190,9 +211,20 @@ def lock(
     project = build_uv_project(
         spec, selection, indexes, interpreter=f"{sys.version_info.major}.{sys.version_info.minor}"
     )
-    preferences = (
-        preferences_lock(previous, str(spec.requires_python)) if previous is not None else None
+    from envlock.diff import is_runtime_package  # noqa: PLC0415
+
+    prefer = [
+        *([prefer_first] if prefer_first is not None else []),
+        *([previous] if previous is not None else []),
+        *also_prefer,
+    ]
+    skip = frozenset(
+        p.name
+        for lock in prefer
+        for p in lock.packages
+        if p.name in selection.routed or is_runtime_package(p.name)
     )
+    preferences = preferences_lock(prefer, str(spec.requires_python), skip=skip) if prefer else None
     outcome = uv.lock_with_uv(
         project,
         environ=env,
@@ -223,7 +255,8 @@ def lock(
     text = render_lock(new_lock)
     # Validate the exact bytes we are about to write, then replace atomically.
     parse_lock_text(text, source=str(lock_path))
-    files.write_atomic(lock_path, text)
+    if write:
+        files.write_atomic(lock_path, text)
     return LockResult(
         lock_path=lock_path,
         changed=True,
@@ -231,6 +264,151 @@ def lock(
         selection=selection,
         warnings=selection.warnings,
     )
+
+
+def variant_lock_path(spec_path: Path, name: str) -> Path:
+    return spec_path.parent / f"pylock.{name}.toml"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockRun:
+    results: tuple[LockResult, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def lock(
+    spec_path: Path,
+    *,
+    lock_path: Path | None = None,
+    variant: str | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    report: Reporter = _quiet,
+) -> LockRun:
+    """torchenv.toml -> pylock.toml (or pylock.<variant>.toml for each [variants.<name>]).
+
+    Re-resolves only when the spec changed or on --upgrade. Variants are locked one after the
+    other, each preferring the versions the others chose, then checked for alignment."""
+    env = os.environ if environ is None else environ
+    if lock_path is not None:
+        _validate_lock_path(lock_path)
+    spec = read_spec(spec_path)
+    if not spec.variants:
+        if variant is not None:
+            spec.variant(variant)  # raises: no variants
+        path = lock_path or default_lock_path(spec_path)
+        _validate_lock_path(path)
+        return LockRun(
+            results=(
+                _lock_one(
+                    spec,
+                    path,
+                    env=env,
+                    upgrade=upgrade,
+                    upgrade_packages=upgrade_packages,
+                    report=report,
+                ),
+            )
+        )
+    if lock_path is not None:
+        raise UsageError(
+            "torchenv.toml has [variants]: each is written to pylock.<name>.toml",
+            hint="Drop --lock; use --variant NAME to lock only one.",
+        )
+    names = [variant] if variant is not None else [v.name for v in spec.variants]
+    for name in names:
+        spec.variant(name)
+    others = [
+        existing
+        for v in spec.variants
+        if v.name not in names
+        and (existing := _read_lock(variant_lock_path(spec_path, v.name))) is not None
+    ]
+    results: list[LockResult] = []
+    for name in names:
+        done = [r.lock for r in results]
+        results.append(
+            _lock_one(
+                spec.variant(name),
+                variant_lock_path(spec_path, name),
+                env=env,
+                upgrade=upgrade,
+                upgrade_packages=upgrade_packages,
+                report=report,
+                also_prefer=[*done, *others],
+            )
+        )
+    by_name = dict(zip(names, results, strict=True))
+    warnings = _align(spec, spec_path, by_name, others, env=env, report=report)
+    return LockRun(results=tuple(by_name[n] for n in names), warnings=tuple(warnings))
+
+
+def _align(
+    spec: Spec,
+    spec_path: Path,
+    results: dict[str, LockResult],
+    others: Sequence[Pylock],
+    *,
+    env: Mapping[str, str],
+    report: Reporter,
+) -> list[str]:
+    """Second pass: move each variant to the lowest version of a package another variant
+    chose (the most constrained one usually cannot move up); explain what still differs."""
+    from packaging.requirements import Requirement  # noqa: PLC0415
+    from packaging.version import Version  # noqa: PLC0415
+
+    from envlock.errors import ResolutionError  # noqa: PLC0415
+    from envlock.variants import misaligned, only_package, version_of  # noqa: PLC0415
+
+    def locks() -> dict[str, Pylock]:
+        return {n: r.lock for n, r in results.items()}
+
+    for package, versions in misaligned(locks()).items():
+        target = min(versions, key=Version)
+        hint = only_package(locks()[versions[target][0]], package)
+        for name in [n for n, lock in locks().items() if version_of(lock, package) != target]:
+            report(f"Aligning {package} {target} in variant {name}")
+            rest = [lock for n, lock in locks().items() if n != name]
+            results[name] = _lock_one(
+                spec.variant(name),
+                variant_lock_path(spec_path, name),
+                env=env,
+                prefer_first=hint,
+                also_prefer=[*rest, *others],
+                force=True,
+                report=report,
+            )
+    warnings = []
+    for package, versions in misaligned(locks()).items():
+        target = max(versions, key=lambda v: (len(versions[v]), Version(v)))
+        described = "; ".join(f"{v} in {', '.join(names)}" for v, names in versions.items())
+        reasons = []
+        for name in [n for n, lock in locks().items() if version_of(lock, package) != target]:
+            pinned = replace(
+                spec.variant(name),
+                packages=(*spec.packages, Requirement(f"{package}=={target}")),
+            )
+            try:
+                _lock_one(
+                    pinned, variant_lock_path(spec_path, name), env=env, force=True, write=False
+                )
+                why = "uv preferred another version; pin it in [packages] to align"
+            except ResolutionError as exc:
+                why = _first_cause(exc.detail) or exc.message
+            reasons.append(f"{name} cannot take {package} {target}: {why}")
+        warnings.append(
+            f"{package} is not aligned across variants ({described}). " + " ".join(reasons)
+        )
+    return warnings
+
+
+def _first_cause(detail: str) -> str:
+    for line in detail.splitlines():
+        text = line.strip().lstrip("╰─▶ ").strip().removeprefix("cause:").strip()
+        if text.startswith("Because"):
+            return text.split(", we can conclude")[0]
+    return ""
 
 
 # --------------------------------------------------------------------------------------
@@ -435,6 +613,14 @@ class DoctorReport:
         from envlock.doctor import Level  # noqa: PLC0415 - see the module note
 
         return all(f.level is not Level.ERROR for f in self.findings)
+
+
+def variant_locks(directory: Path) -> dict[str, Path]:
+    """pylock.<name>.toml files in a directory, by variant name."""
+    return {
+        path.name.removeprefix("pylock.").removesuffix(".toml"): path
+        for path in sorted(directory.glob("pylock.*.toml"))
+    }
 
 
 def doctor(

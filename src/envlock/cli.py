@@ -126,6 +126,17 @@ LockOption = Annotated[
 ]
 
 
+LockPathOption = Annotated[Path, typer.Option("--lock", "-l", help="The lock to materialise.")]
+VariantOption = Annotated[
+    str | None,
+    typer.Option(help="Use pylock.<variant>.toml (a [variants.<name>] of torchenv.toml)."),
+]
+
+
+def _with_variant(lock_path: Path, variant: str | None) -> Path:
+    return lock_path.parent / f"pylock.{variant}.toml" if variant else lock_path
+
+
 # --------------------------------------------------------------------------------------
 # init
 
@@ -208,6 +219,10 @@ def lock(
     upgrade: Annotated[
         bool, typer.Option("--upgrade", "-U", help="Re-resolve everything to the newest allowed.")
     ] = False,
+    variant: Annotated[
+        str | None,
+        typer.Option(help="Only this [variants.<name>] (written to pylock.<name>.toml)."),
+    ] = None,
     upgrade_package: Annotated[
         list[str] | None,
         typer.Option(
@@ -228,26 +243,30 @@ def lock(
     allow newer ones. The lock is written atomically: on any error the old one stays.
     """
     if check:
-        result = api.check(spec, lock_path)
-        err.print(result.reason)
+        for result in api.check(spec, lock_path, variant=variant):
+            err.print(result.reason)
         return
     with _progress("Locking…"):
-        outcome = api.lock(
+        run = api.lock(
             spec,
             lock_path=lock_path,
+            variant=variant,
             upgrade=upgrade,
             upgrade_packages=tuple(upgrade_package or ()),
             report=err.print,
         )
-    for warning in outcome.warnings:
+    for outcome in run.results:
+        for warning in outcome.warnings:
+            err.print(f"warning: {warning}")
+        count = len(outcome.lock.packages)
+        if not outcome.changed:
+            err.print(f"{outcome.lock_path} is up to date ({count} packages); nothing re-resolved.")
+            continue
+        if outcome.selection is not None:
+            err.print(outcome.selection.explanation)
+        err.print(f"Wrote {outcome.lock_path} ({count} packages, every artifact sha256-pinned).")
+    for warning in run.warnings:
         err.print(f"warning: {warning}")
-    count = len(outcome.lock.packages)
-    if not outcome.changed:
-        err.print(f"{outcome.lock_path} is up to date ({count} packages); nothing re-resolved.")
-        return
-    if outcome.selection is not None:
-        err.print(outcome.selection.explanation)
-    err.print(f"Wrote {outcome.lock_path} ({count} packages, every artifact sha256-pinned).")
 
 
 # --------------------------------------------------------------------------------------
@@ -395,6 +414,7 @@ def _matrix_text(channel_data: Channels, rows: list[dict[str, Any]]) -> str:
 def bundle(
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle directory.")],
     lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
     platform: Annotated[
         list[Platform] | None,
         typer.Option(help="A platform to bundle (repeatable). Default: every locked platform."),
@@ -409,7 +429,10 @@ def bundle(
     """
     with _progress("Bundling…"):
         result = api.bundle(
-            lock_path, output, platforms=[p.value for p in platform or ()], report=err.print
+            _with_variant(lock_path, variant),
+            output,
+            platforms=[p.value for p in platform or ()],
+            report=err.print,
         )
     err.print(
         f"Bundled {result.files} files ({result.bytes / 1e6:.1f} MB, {result.fetched} downloaded) "
@@ -454,6 +477,7 @@ def diff(
     expand: Annotated[
         bool, typer.Option("--expand", help="List the CUDA runtime packages one by one.")
     ] = False,
+    variant: VariantOption = None,
 ) -> None:
     """Show what changed between two locks, for code review.
 
@@ -466,7 +490,7 @@ def diff(
     """
     from envlock.diff import diff_json, render_markdown, render_text  # noqa: PLC0415
 
-    _, _, result = api.diff(old, new, lock_path=lock_path)
+    _, _, result = api.diff(old, new, lock_path=_with_variant(lock_path, variant))
     if fmt is DiffFormat.JSON:
         out.print(json.dumps(diff_json(result), indent=2))
     elif fmt is DiffFormat.MARKDOWN:
@@ -509,6 +533,7 @@ def doctor(
         "pylock.toml"
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    variant: VariantOption = None,
 ) -> None:
     """Will this lock run on this host? Checks before anything fails at run time.
 
@@ -520,6 +545,12 @@ def doctor(
     """
     from envlock.doctor import host_json  # noqa: PLC0415
 
+    lock_path = _with_variant(lock_path, variant)
+    if variant is None and not lock_path.exists():
+        variants = api.variant_locks(lock_path.parent)
+        if variants:
+            _doctor_variants(variants, as_json=as_json)
+            return
     report = api.doctor(lock_path)
     if as_json:
         payload = {
@@ -559,13 +590,11 @@ class Installer(StrEnum):
     PIP = "pip"
 
 
-LockPathOption = Annotated[Path, typer.Option("--lock", "-l", help="The lock to materialise.")]
-
-
 @app.command()
 def sync(
     venv_path: Annotated[Path, typer.Option("--venv", help="The virtual environment to sync.")],
     lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
     installer: Annotated[
         Installer, typer.Option(help="uv (default) or pip (isolated, --require-hashes --no-deps).")
     ] = Installer.UV,
@@ -587,7 +616,7 @@ def sync(
     with _progress("Syncing…"):
         result = api.sync(
             venv_path,
-            lock_path=lock_path,
+            lock_path=_with_variant(lock_path, variant),
             installer=installer.value,
             host_check=host_check,
             report=err.print,
@@ -605,12 +634,13 @@ def sync(
 def verify(
     venv_path: Annotated[Path, typer.Option("--venv", help="The virtual environment to check.")],
     lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
     deep: Annotated[
         bool, typer.Option("--deep", help="Also check every installed file against RECORD.")
     ] = False,
 ) -> None:
     """Does the venv still equal the lock? Exit 1 with a table of drift."""
-    drift = api.verify(venv_path, lock_path=lock_path, deep=deep)
+    drift = api.verify(venv_path, lock_path=_with_variant(lock_path, variant), deep=deep)
     if not drift:
         err.print(f"{venv_path} matches {lock_path}.")
         return
@@ -634,6 +664,7 @@ app.add_typer(export_app)
 @export_app.command("requirements")
 def export_requirements(
     lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (atomically); default stdout.")
     ] = None,
@@ -646,7 +677,9 @@ def export_requirements(
 
     pip and uv install them with: pip install --require-hashes --no-deps -r requirements.txt
     """
-    text = api.export_requirements(lock_path, platform=platform.value if platform else None)
+    text = api.export_requirements(
+        _with_variant(lock_path, variant), platform=platform.value if platform else None
+    )
     if output is None:
         out.print(text.rstrip("\n"))
         return
@@ -657,6 +690,7 @@ def export_requirements(
 @export_app.command("conda")
 def export_conda(
     lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here (atomically); default stdout.")
     ] = None,
@@ -674,7 +708,7 @@ def export_conda(
     closure, one --hash per line and no option lines (conda-lock and pip both read it).
     """
     text = api.export_conda(
-        lock_path,
+        _with_variant(lock_path, variant),
         platform=platform.value if platform else None,
         channels=tuple(channel or ("conda-forge",)),
         name=name,
@@ -700,6 +734,7 @@ class Base(StrEnum):
 @export_app.command("dockerfile")
 def export_dockerfile(
     lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory for Dockerfile + requirements.txt.")
     ] = Path(),
@@ -727,7 +762,7 @@ def export_dockerfile(
     non-root user.
     """
     result = api.export_dockerfile(
-        lock_path,
+        _with_variant(lock_path, variant),
         platform=platform.value if platform else None,
         flavor=flavor.value,
         base=base.value,
@@ -737,6 +772,33 @@ def export_dockerfile(
     api.write_output(output / "Dockerfile", result.dockerfile)
     api.write_output(output / "requirements.txt", result.requirements)
     err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
+
+
+def _doctor_variants(variants: dict[str, Path], *, as_json: bool) -> None:
+    """Which of the spec's variants suits this host? Exit 1 only when none does."""
+    reports = {name: api.doctor(path) for name, path in variants.items()}
+    suits = [name for name, report in reports.items() if report.ok]
+    if as_json:
+        out.print(
+            json.dumps(
+                {
+                    "suits": suits,
+                    "variants": {n: [f.to_json() for f in r.findings] for n, r in reports.items()},
+                },
+                indent=2,
+            )
+        )
+    else:
+        for name, report in reports.items():
+            errors = [f for f in report.findings if f.level.value == "error"]
+            if errors:
+                for finding in errors:
+                    out.print(f"{name}: error: {finding.what}")
+            else:
+                out.print(f"{name}: ok")
+        out.print(f"suits this host: {', '.join(suits) or 'none'}")
+    if not suits:
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))
 
 
 # `envlock --help` lists commands in the order of the user's loop.

@@ -182,26 +182,37 @@ def _sources_table(spec: Spec, selection: Selection) -> list[str]:
 # change keeps every version it can (like `uv lock` does with its own lock file).
 
 
-def preferences_lock(previous: Pylock, requires_python: str) -> str:
+def preferences_lock(
+    locks: Sequence[Pylock], requires_python: str, *, skip: frozenset[str] = frozenset()
+) -> str:
+    """A minimal uv.lock holding the versions to prefer; the first lock naming a package wins.
+
+    ``skip`` names packages taken only from the first lock (torch-family and CUDA runtime
+    packages differ between builds, so another variant's versions must not steer them)."""
     lines = ["version = 1", "revision = 3", f"requires-python = {_toml_str(requires_python)}", ""]
-    for package in previous.packages:
-        if package.version is None or not package.index or not package.wheels:
-            continue
-        lines += [
-            "[[package]]",
-            f"name = {_toml_str(package.name)}",
-            f"version = {_toml_str(str(package.version))}",
-            f"source = {{ registry = {_toml_str(package.index)} }}",
-            "wheels = [",
-        ]
-        for wheel in package.wheels:
-            if wheel.url is None or "sha256" not in wheel.hashes:
+    seen: set[str] = set()
+    for position, lock in enumerate(locks):
+        for package in lock.packages:
+            if package.version is None or not package.index or not package.wheels:
                 continue
-            lines.append(
-                f"    {{ url = {_toml_str(wheel.url)}, "
-                f"hash = {_toml_str('sha256:' + wheel.hashes['sha256'])} }},"
-            )
-        lines += ["]", ""]
+            if package.name in seen or (position > 0 and package.name in skip):
+                continue
+            seen.add(package.name)
+            lines += [
+                "[[package]]",
+                f"name = {_toml_str(package.name)}",
+                f"version = {_toml_str(str(package.version))}",
+                f"source = {{ registry = {_toml_str(package.index)} }}",
+                "wheels = [",
+            ]
+            for wheel in package.wheels:
+                if wheel.url is None or "sha256" not in wheel.hashes:
+                    continue
+                lines.append(
+                    f"    {{ url = {_toml_str(wheel.url)}, "
+                    f"hash = {_toml_str('sha256:' + wheel.hashes['sha256'])} }},"
+                )
+            lines += ["]", ""]
     return "\n".join(lines)
 
 

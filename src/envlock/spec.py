@@ -11,7 +11,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -107,6 +107,15 @@ class TorchSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VariantSpec:
+    """[variants.<name>]: a [torch] override (and optionally fewer platforms)."""
+
+    name: str
+    torch: TorchSpec
+    platforms: tuple[Platform, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Spec:
     python: str  # "3.11"
     platforms: tuple[Platform, ...]
@@ -114,6 +123,18 @@ class Spec:
     packages: tuple[Requirement, ...] = ()
     exclude_newer: datetime | None = None
     indexes: Indexes = field(default_factory=Indexes)
+    variants: tuple[VariantSpec, ...] = ()
+
+    def variant(self, name: str) -> Spec:
+        """The spec one variant locks: its [torch] and platforms, everything else shared."""
+        for item in self.variants:
+            if item.name == name:
+                return replace(self, torch=item.torch, platforms=item.platforms, variants=())
+        known = ", ".join(v.name for v in self.variants) or "none"
+        raise SpecError(
+            f"torchenv.toml has no variant {name!r} (it has: {known})",
+            hint="Variants are the [variants.<name>] tables of torchenv.toml.",
+        )
 
     @property
     def requires_python(self) -> SpecifierSet:
@@ -127,7 +148,9 @@ class Spec:
 # --------------------------------------------------------------------------------------
 # parsing
 
-_TOP_KEYS = ("env", "torch", "packages", "resolution", "indexes")
+_TOP_KEYS = ("env", "torch", "packages", "resolution", "indexes", "variants")
+_VARIANT_KEYS = (*("version", "cuda", "vision", "audio", "source"), "platforms")
+_VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_KEYS = ("python", "platforms")
 _TORCH_KEYS = ("version", "cuda", "vision", "audio", "source")
 _RESOLUTION_KEYS = ("exclude-newer",)
@@ -203,6 +226,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
     packages = _parse_packages(problems, packages_table)
     exclude_newer = _parse_exclude_newer(problems, resolution)
     indexes = _parse_indexes(problems, indexes_table)
+    variants = _parse_variants(problems, data.get("variants"), torch, platforms)
     problems.raise_if_any()
     assert python is not None
     assert torch_spec is not None
@@ -213,7 +237,53 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
         packages=packages,
         exclude_newer=exclude_newer,
         indexes=indexes,
+        variants=variants,
     )
+
+
+def _parse_variants(
+    problems: _Problems,
+    raw: object,
+    torch: Mapping[str, Any],
+    platforms: tuple[Platform, ...],
+) -> tuple[VariantSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        problems.add("variants", "expected tables [variants.<name>]")
+        return ()
+    result: list[VariantSpec] = []
+    for name, table in raw.items():
+        where = f"variants.{name}"
+        if not _VARIANT_NAME.match(name):
+            problems.add(
+                where,
+                f"variant name {name!r} must be lowercase letters, digits, - or _ (no dots)",
+                "The lock of variant NAME is pylock.NAME.toml; PEP 751 forbids dots in NAME.",
+            )
+            continue
+        if not isinstance(table, Mapping):
+            problems.add(where, "expected a table")
+            continue
+        _check_keys(problems, table, _VARIANT_KEYS, where=f"[{where}]")
+        merged = {**torch, **{k: v for k, v in table.items() if k != "platforms"}}
+        sub = _Problems(problems.source)
+        parsed = _parse_torch(sub, merged)
+        for item in sub.items:
+            problems.add(where, item.replace("torch.", f"{where}.", 1))
+        own = platforms
+        if "platforms" in table:
+            own = _parse_platforms(problems, {"platforms": table["platforms"]})
+            extra = [p.value for p in own if p not in platforms]
+            if extra:
+                problems.add(
+                    f"{where}.platforms",
+                    f"{', '.join(extra)} not in [env] platforms",
+                    "A variant may narrow [env] platforms, not add to them.",
+                )
+        if parsed is not None:
+            result.append(VariantSpec(name=name, torch=parsed, platforms=own))
+    return tuple(result)
 
 
 def _did_you_mean(key: str, allowed: Sequence[str]) -> str:

@@ -57,6 +57,27 @@ def _torch26(label: str, deps: tuple[str, ...], tags: tuple[str, ...] = X86_WHEE
     ]
 
 
+def _cu118() -> list[Dist]:
+    """cu118 pins another sympy than every other build: variants cannot align on it."""
+    tags = _cp("311:manylinux_2_28_x86_64")
+    base = ("filelock", "typing-extensions>=4.10.0", "sympy==1.13.3")
+    return [
+        Dist(
+            name="torch",
+            version="2.6.0+cu118",
+            tags=tags,
+            requires_python=">=3.9",
+            requires_dist=(*base, f"nvidia-cudnn-cu11==9.1.0.70; {LINUX_X86}"),
+        ),
+        Dist(
+            name="torchvision",
+            version="0.21.0+cu118",
+            tags=tags,
+            requires_dist=("torch==2.6.0", "numpy"),
+        ),
+    ]
+
+
 def pytorch_variants() -> dict[str, list[Dist]]:
     """download.pytorch.org/whl/<variant>/: local-version wheels, most without upload times."""
     mirrored = [
@@ -84,11 +105,7 @@ def pytorch_variants() -> dict[str, list[Dist]]:
     return {
         "cu124": _torch26("cu124", _cuda12_deps("9.1.0.70")) + mirrored,
         "cu126": _torch26("cu126", _cuda12_deps("9.5.1.17")),
-        "cu118": _torch26(
-            "cu118",
-            (f"nvidia-cudnn-cu11==9.1.0.70; {LINUX_X86}",),
-            tags=_cp("311:manylinux_2_28_x86_64"),
-        )[:2],
+        "cu118": _cu118(),
         "cpu": _torch26("cpu", (), tags=aarch)
         + [
             Dist(name="torch", version="2.14.0+cpu", tags=torch214, requires_dist=TORCH_BASE),
@@ -230,6 +247,12 @@ def pypi() -> list[Dist]:
             version="1.13.1",
             requires_dist=("mpmath>=1.1.0,<1.4",),
             upload_time=_t(2024, 7),
+        ),
+        Dist(
+            name="sympy",
+            version="1.13.3",
+            requires_dist=("mpmath>=1.1.0,<1.4",),
+            upload_time=_t(2024, 9),
         ),
         Dist(name="mpmath", version="1.3.0", upload_time=_t(2023, 3)),
         Dist(

@@ -1,0 +1,50 @@
+"""Variant alignment (pure): which shared packages differ between variant locks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from packaging.pylock import Pylock
+
+from envlock.diff import is_runtime_package
+from envlock.lockfile import lock_meta
+
+# Packages that legitimately differ between builds: the torch family and the CUDA runtime.
+_FAMILY = frozenset(
+    {"torch", "torchvision", "torchaudio", "pytorch-triton-rocm", "pytorch-triton-xpu"}
+)
+
+
+def version_of(lock: Pylock, name: str) -> str | None:
+    for package in lock.packages:
+        if package.name == name and package.version is not None:
+            return str(package.version)
+    return None
+
+
+def _shared(name: str) -> bool:
+    return name not in _FAMILY and not is_runtime_package(name)
+
+
+def misaligned(locks: Mapping[str, Pylock]) -> dict[str, dict[str, list[str]]]:
+    """package -> {version: [variants]} for shared packages whose versions differ."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for variant, lock in sorted(locks.items()):
+        for package in lock.packages:
+            if package.version is None or not _shared(package.name):
+                continue
+            names = seen.setdefault(package.name, {}).setdefault(str(package.version), [])
+            if variant not in names:
+                names.append(variant)
+    return {name: versions for name, versions in sorted(seen.items()) if len(versions) > 1}
+
+
+def only_package(lock: Pylock, name: str) -> Pylock:
+    """A lock holding just ``name``: used as the first preference when re-locking."""
+    return replace(lock, packages=[p for p in lock.packages if p.name == name])
+
+
+def variant_of(lock: Pylock) -> str:
+    meta = lock_meta(lock)
+    return meta.variant if meta else ""
