@@ -288,8 +288,9 @@ def lock(
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (or pylock.<variant>.toml for each [variants.<name>]).
 
-    Re-resolves only when the spec changed or on --upgrade. Variants are locked one after the
-    other, each preferring the versions the others chose, then checked for alignment."""
+    Re-resolves only when the spec changed or on --upgrade. Variants are locked in turn, each
+    preferring the versions chosen before it; a second pass then aligns shared packages and
+    explains what cannot be aligned."""
     env = os.environ if environ is None else environ
     if lock_path is not None:
         _validate_lock_path(lock_path)
@@ -319,15 +320,14 @@ def lock(
     names = [variant] if variant is not None else [v.name for v in spec.variants]
     for name in names:
         spec.variant(name)
-    others = [
-        existing
-        for v in spec.variants
-        if v.name not in names
-        and (existing := _read_lock(variant_lock_path(spec_path, v.name))) is not None
-    ]
+    existing = {v.name: _read_lock(variant_lock_path(spec_path, v.name)) for v in spec.variants}
+    others = [lock for n, lock in existing.items() if n not in names and lock is not None]
     results: list[LockResult] = []
+    # One after the other: each variant prefers the versions the variants locked before it
+    # chose (then its own previous lock, then the rest), which aligns most packages at once.
+    # (Measured: running the variants' uv processes in parallel was slower, not faster.)
     for name in names:
-        done = [r.lock for r in results]
+        previous = [lock for n, lock in existing.items() if n != name and n not in names and lock]
         results.append(
             _lock_one(
                 spec.variant(name),
@@ -336,7 +336,7 @@ def lock(
                 upgrade=upgrade,
                 upgrade_packages=upgrade_packages,
                 report=report,
-                also_prefer=[*done, *others],
+                also_prefer=[*(r.lock for r in results), *previous],
             )
         )
     by_name = dict(zip(names, results, strict=True))

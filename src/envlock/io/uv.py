@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from envlock.resolve import UvProject, classify_uv_failure
 DEFAULT_TIMEOUT_S = 900.0
 
 
+@functools.cache
 def uv_binary() -> str:
     try:
         from uv import find_uv_bin  # noqa: PLC0415 - optional at import time for tooling
