@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -125,3 +126,20 @@ def test_bad_variant_tables(variant_dir: Path, cli: Cli) -> None:
     assert "no dots" in result.stderr
     assert "not in [env] platforms" in result.stderr
     assert "did you mean 'cuda'" in result.stderr
+
+
+def test_diff_of_one_variant_against_head(variant_dir: Path, cli: Cli) -> None:
+    assert cli("lock", "--variant", "cpu").code == 0
+    for args in (
+        ["init", "-q"],
+        ["add", "pylock.cpu.toml"],
+        ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "cpu"],
+    ):
+        subprocess.run(["git", *args], cwd=variant_dir, check=True, capture_output=True)
+    assert cli("diff", "--variant", "cpu", "--exit-code").code == 0
+    spec = variant_dir / "torchenv.toml"
+    spec.write_text(spec.read_text().replace('six = "*"', 'six = "<1.17"'))
+    assert cli("lock", "--variant", "cpu").code == 0
+    changed = cli("diff", "--variant", "cpu", "--exit-code")
+    assert changed.code == 1
+    assert "six" in changed.stdout and "1.17.0 -> 1.16.0" in changed.stdout
