@@ -12,7 +12,6 @@ PEP 751 selection, the post-install check), not download speed. Goals (README): 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -23,23 +22,7 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.support.indexes import start_standard_indexes  # noqa: E402
-
-SPEC = """\
-[env]
-python = "3.11"
-[torch]
-version = "2.6"
-cuda = "12.6"
-vision = true
-[packages]
-numpy = "*"
-six = "*"
-transformers = "<5"
-"""
+from _hermetic import ROOT, SPEC, hermetic
 
 
 def main() -> None:
@@ -52,12 +35,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="envlock-bench-sync-"))
-    served = start_standard_indexes(work / "indexes")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_", "ENVLOCK_"))}
+    served, env = hermetic(work)
     env.update(
-        ENVLOCK_PYPI_INDEX_URL=served.pypi_url,
-        ENVLOCK_PYTORCH_INDEX_URL=served.pytorch_url,
-        ENVLOCK_CACHE_DIR=str(work / "cache"),
         ENVLOCK_NVIDIA_SMI=str(work / "no-nvidia-smi"),
     )
     envlock = [sys.executable, "-m", "envlock"]

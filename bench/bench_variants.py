@@ -9,7 +9,6 @@ reachable from this project's machines. Goal (README): three variants <= 2x one.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -18,23 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _hermetic import SPEC, hermetic
 
-from tests.support.indexes import start_standard_indexes  # noqa: E402
-
-BASE = """\
-[env]
-python = "3.11"
-[torch]
-version = "2.6"
-cuda = "12.6"
-vision = true
-[packages]
-numpy = "*"
-six = "*"
-transformers = "<5"
-"""
+BASE = SPEC
 VARIANTS = (
     BASE
     + """
@@ -54,13 +39,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="envlock-bench-variants-"))
-    served = start_standard_indexes(work / "indexes")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_", "ENVLOCK_"))}
-    env.update(
-        ENVLOCK_PYPI_INDEX_URL=served.pypi_url,
-        ENVLOCK_PYTORCH_INDEX_URL=served.pytorch_url,
-        ENVLOCK_CACHE_DIR=str(work / "cache"),
-    )
+    served, env = hermetic(work)
     one, three = work / "one", work / "three"
     for directory, spec in ((one, BASE), (three, VARIANTS)):
         directory.mkdir()

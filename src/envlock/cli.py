@@ -661,6 +661,15 @@ export_app = typer.Typer(
 app.add_typer(export_app)
 
 
+def _emit(text: str, output: Path | None) -> None:
+    """Data to stdout, or written atomically to a file with a note on stderr."""
+    if output is None:
+        out.print(text.rstrip("\n"))
+        return
+    api.write_output(output, text)
+    err.print(f"Wrote {output}.")
+
+
 @export_app.command("requirements")
 def export_requirements(
     lock_path: LockPathOption = Path("pylock.toml"),
@@ -680,11 +689,7 @@ def export_requirements(
     text = api.export_requirements(
         _with_variant(lock_path, variant), platform=platform.value if platform else None
     )
-    if output is None:
-        out.print(text.rstrip("\n"))
-        return
-    api.write_output(output, text)
-    err.print(f"Wrote {output}.")
+    _emit(text, output)
 
 
 @export_app.command("conda")
@@ -713,11 +718,7 @@ def export_conda(
         channels=tuple(channel or ("conda-forge",)),
         name=name,
     )
-    if output is None:
-        out.print(text.rstrip("\n"))
-        return
-    api.write_output(output, text)
-    err.print(f"Wrote {output}.")
+    _emit(text, output)
 
 
 class Flavor(StrEnum):
