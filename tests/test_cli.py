@@ -185,3 +185,11 @@ def test_channels_explains_cu123(cli: Cli) -> None:
     assert result.code == 3
     assert "cu118, cu124, cu126" in result.stderr
     assert "525.60.13" in result.stderr
+
+
+def test_binary_junk_spec_is_a_spec_error(isolated_env: Path, cli: Cli) -> None:
+    (isolated_env / "torchenv.toml").write_bytes(b"\xff\xfe\x00junk\x80" * 100)
+    result = cli("lock")
+    assert result.code == 3
+    assert "not UTF-8" in result.stderr
+    assert "hint:" in result.stderr

@@ -56,7 +56,10 @@ def load_channels(names: tuple[str, ...] = files.CHANNEL_FILES) -> Channels:
 
 
 def read_spec(path: Path) -> Spec:
-    text = files.read_text(path)
+    try:
+        text = files.read_text(path)
+    except MaterialiseError as exc:  # a directory, binary junk, unreadable: a spec problem
+        raise SpecError(exc.message, hint="torchenv.toml must be a UTF-8 TOML text file.") from None
     if text is None:
         raise SpecError(
             f"{path} does not exist",
