@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from envlock.io.proc import clean_environment
+import os
+
+import pytest
+
+from envlock.errors import IndexUnavailableError
+from envlock.io.proc import clean_environment, run_echoing
 
 
 def test_ambient_package_manager_configuration_is_dropped() -> None:
@@ -32,3 +37,24 @@ def test_ambient_package_manager_configuration_is_dropped() -> None:
         "PIP_CONFIG_FILE": "/dev/null",
         "UV_INDEX_PYPI_PASSWORD": "p",
     }
+
+
+def test_run_echoing_streams_stderr_and_captures_it() -> None:
+    seen: list[str] = []
+    done = run_echoing(
+        ["sh", "-c", "echo out; echo one >&2; echo two >&2"], env=dict(os.environ), echo=seen.append
+    )
+    assert seen == ["one", "two"]
+    assert done.stdout == "out\n"
+    assert done.stderr == "one\ntwo\n"
+
+
+def test_run_echoing_times_out_with_the_given_error() -> None:
+    with pytest.raises(IndexUnavailableError, match="too slow"):
+        run_echoing(
+            ["sh", "-c", "sleep 5"],
+            env=dict(os.environ),
+            echo=print,
+            timeout=0.3,
+            timeout_error=IndexUnavailableError("too slow"),
+        )

@@ -805,7 +805,13 @@ def _build(
     try:
         report(message)
         new_python = venv.python_in(workdir)
-        venv.install_exact(new_python, requirements, environ, installer=installer)
+        venv.install_exact(
+            new_python,
+            requirements,
+            environ,
+            installer=installer,
+            echo=lambda line: _progress_line(line, report),
+        )
         problems = venv.check(new_python, environ)
         if problems:
             raise MaterialiseError(
@@ -822,6 +828,13 @@ def _build(
         if not exists:
             venv.remove_tree(workdir)
         raise
+
+
+def _progress_line(line: str, report: Reporter) -> None:
+    """uv's progress lines (Prepared/Installed/+ name==version); its errors come later, once."""
+    text = line.strip()
+    if text and not text.startswith(("error", "cause", "Caused by", "hint", "warning")):
+        report(f"  {text}")
 
 
 def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +103,56 @@ def run(
         ) from exc
     log.debug("exit %s; stderr:\n%s", result.returncode, result.stderr)
     return Completed(argv, result.returncode, result.stdout, result.stderr)
+
+
+def run_echoing(
+    args: Sequence[str | Path],
+    *,
+    env: Mapping[str, str],
+    echo: Callable[[str], None],
+    timeout: float | None = None,
+    timeout_error: EnvlockError | None = None,
+) -> Completed:
+    """Like run(), but hands each stderr line to ``echo`` as it arrives (progress), while
+    still capturing everything for error messages."""
+    argv = tuple(str(a) for a in args)
+    log.debug("run: %s", " ".join(argv))
+    try:
+        process = subprocess.Popen(
+            argv, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    except OSError as exc:
+        raise InternalError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+    stdout: list[str] = []
+    stderr: list[str] = []
+    fired = threading.Event()
+
+    def kill() -> None:
+        fired.set()
+        process.kill()
+
+    with process:  # closes both pipes
+        reader = threading.Thread(
+            target=lambda: stdout.append(process.stdout.read() if process.stdout else ""),
+            daemon=True,
+        )
+        reader.start()
+        timer = threading.Timer(timeout, kill) if timeout else None
+        if timer is not None:
+            timer.start()
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:
+                stderr.append(line)
+                if line.strip():
+                    echo(line.rstrip())
+            returncode = process.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        reader.join()
+    if fired.is_set():
+        raise timeout_error or InternalError(f"{argv[0]} did not finish within {timeout} s")
+    text = "".join(stderr)
+    log.debug("exit %s; stderr:\n%s", returncode, text)
+    return Completed(argv, returncode, "".join(stdout), text)

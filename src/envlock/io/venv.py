@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +153,12 @@ def _failure(stderr: str, what: str) -> EnvlockError:
 
 
 def install_exact(
-    python: Path, requirements: str, environ: Mapping[str, str], *, installer: str = "uv"
+    python: Path,
+    requirements: str,
+    environ: Mapping[str, str],
+    *,
+    installer: str = "uv",
+    echo: Callable[[str], None] = lambda _line: None,
 ) -> None:
     """Make the environment exactly the requirements (hashed URLs), removing everything else.
 
@@ -175,8 +180,9 @@ def install_exact(
             )
             else []
         )
-        result = _uv(
+        result = proc.run_echoing(
             [
+                uv_binary(),
                 "pip",
                 "sync",
                 *offline,
@@ -189,7 +195,10 @@ def install_exact(
                 "--no-python-downloads",
                 reqs,
             ],
-            environ,
+            env=proc.clean_environment(environ),
+            echo=echo,
+            timeout=1800,
+            timeout_error=IndexUnavailableError("installing did not finish within 1800 s"),
         )
     if result.returncode != 0:
         raise _failure(result.stderr, "installing the lock")
