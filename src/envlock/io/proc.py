@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -119,7 +121,12 @@ def run_echoing(
     log.debug("run: %s", " ".join(argv))
     try:
         process = subprocess.Popen(
-            argv, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # so a timeout can kill the whole process group
         )
     except OSError as exc:
         raise InternalError(f"cannot run {argv[0]}: {exc.strerror}") from exc
@@ -129,7 +136,8 @@ def run_echoing(
 
     def kill() -> None:
         fired.set()
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     with process:  # closes both pipes
         reader = threading.Thread(
@@ -147,6 +155,10 @@ def run_echoing(
                 if line.strip():
                     echo(line.rstrip())
             returncode = process.wait()
+        except BaseException:  # Ctrl-C: its own session does not get the signal, so stop it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            raise
         finally:
             if timer is not None:
                 timer.cancel()
