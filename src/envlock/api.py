@@ -179,6 +179,7 @@ def _lock_one(
 ) -> LockResult:
     """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
     keep where possible (variant alignment); ``force`` re-resolves even if fresh."""
+    files.refuse_symlink(lock_path)
     indexes = effective_indexes(spec.indexes, env)
     clean_indexes = redacted(indexes)
     digest = spec_digest(spec, clean_indexes)
@@ -280,6 +281,33 @@ class LockRun:
 
 
 def lock(
+    spec_path: Path,
+    *,
+    lock_path: Path | None = None,
+    variant: str | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    report: Reporter = _quiet,
+) -> LockRun:
+    """torchenv.toml -> pylock.toml (see _lock_spec); two runs on one spec take turns."""
+    if lock_path is not None:
+        _validate_lock_path(lock_path)
+    if not spec_path.is_file():
+        read_spec(spec_path)  # the clear "does not exist" error
+    with files.exclusive(spec_path):
+        return _lock_spec(
+            spec_path,
+            lock_path=lock_path,
+            variant=variant,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+            environ=environ,
+            report=report,
+        )
+
+
+def _lock_spec(
     spec_path: Path,
     *,
     lock_path: Path | None = None,
@@ -710,7 +738,33 @@ def sync(
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
 ) -> SyncResult:
-    """Make the venv exactly the lock's selection for this host; nothing half-done on failure."""
+    """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
+
+    Two syncs from one lock take turns (an advisory lock on the lock file)."""
+    if not lock_path.is_file():
+        read_lock(lock_path)  # the clear "does not exist" error
+    with files.exclusive(lock_path):
+        return _sync(
+            venv_path,
+            lock_path=lock_path,
+            installer=installer,
+            host_check=host_check,
+            host=host,
+            environ=environ,
+            report=report,
+        )
+
+
+def _sync(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    installer: str,
+    host_check: bool,
+    host: HostFacts | None,
+    environ: Mapping[str, str] | None,
+    report: Reporter,
+) -> SyncResult:
     from envlock.io import probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.select import (  # noqa: PLC0415
         platform_target,

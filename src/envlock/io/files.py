@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,36 @@ from envlock.errors import ChannelDataError, MaterialiseError
 CHANNEL_FILES = ("releases.toml", "drivers.toml", "gpu-arch.toml", "docker.toml", "family.toml")
 
 
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on an existing file: a second envlock on the same file waits."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, run unguarded
+        yield
+        return
+    with path.open("rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def refuse_symlink(path: Path) -> None:
+    """An output that is a symlink could redirect a write anywhere: refuse it."""
+    if path.is_symlink():
+        raise MaterialiseError(
+            f"{path} is a symbolic link; refusing to write through it",
+            hint="Remove the link (or write to its target's path directly).",
+        )
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write text (LF endings) so readers see the old file or the new one, never a mix."""
+    """Write text (LF endings) so readers see the old file or the new one, never a mix.
+
+    A symlink at ``path`` is refused rather than replaced or followed."""
+    refuse_symlink(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
