@@ -774,6 +774,7 @@ def _sync(
 
     env = os.environ if environ is None else environ
     venv_path = venv_path.absolute()
+    recover_interrupted_sync(venv_path)
     lock_text, lock, meta = _read_envlock_lock(lock_path)
     system = probe.probe_system()
     exists = venv.python_in(venv_path).exists()
@@ -847,15 +848,18 @@ def _build(
     report: Reporter,
     message: str,
 ) -> None:
-    """Install into the venv; a new one is built beside its path and moved in on success."""
+    """Build the venv beside its path and swap it in only when everything worked.
+
+    An existing venv is never modified in place, so an interrupted or failed sync (even a
+    SIGKILL) leaves either the old venv or the new one at PATH, never a half-synced one."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
-    workdir = venv_path
-    if not exists:
-        workdir = venv_path.parent / f".{venv_path.name}.envlock-new"
-        venv.remove_tree(workdir)
-        report(f"Creating {venv_path} with Python {interpreter.version}")
-        venv.create(workdir, python, environ)
+    del python  # the new venv is built from the interpreter's base, whatever PATH holds
+    workdir, old = _beside(venv_path)
+    venv.remove_tree(workdir)
+    verb = "Rebuilding" if exists else "Creating"
+    report(f"{verb} {venv_path} with Python {interpreter.version}")
+    venv.create(workdir, interpreter.base, environ)
     try:
         report(message)
         new_python = venv.python_in(workdir)
@@ -873,15 +877,42 @@ def _build(
                 hint="Re-create the lock with `envlock lock --upgrade`.",
                 detail=problems,
             )
-        site = interpreter.purelib if exists else venv.purelib_of(workdir, interpreter.minor)
+        site = venv.purelib_of(workdir, interpreter.minor)
         marker["purelib"] = site.resolve().relative_to(workdir.resolve()).as_posix()
         venv.write_marker(workdir, marker)
-        if not exists:
-            workdir.replace(venv_path)
+        if exists:
+            venv.remove_tree(old)
+            venv_path.rename(old)
+        try:
+            workdir.rename(venv_path)
+        except OSError:
+            if exists:
+                old.rename(venv_path)
+            raise
+        venv.remove_tree(old)
     except BaseException:
-        if not exists:
-            venv.remove_tree(workdir)
+        venv.remove_tree(workdir)
         raise
+
+
+def _beside(venv_path: Path) -> tuple[Path, Path]:
+    """Where a venv is built before the swap, and where the old one waits during it."""
+    return (
+        venv_path.parent / f".{venv_path.name}.envlock-new",
+        venv_path.parent / f".{venv_path.name}.envlock-old",
+    )
+
+
+def recover_interrupted_sync(venv_path: Path) -> None:
+    """Finish or undo a swap a killed sync left behind: the old venv comes back if PATH is
+    missing; leftovers are removed."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    workdir, old = _beside(venv_path)
+    if old.exists() and not venv_path.exists():
+        old.rename(venv_path)
+    venv.remove_tree(old)
+    venv.remove_tree(workdir)
 
 
 def _progress_line(line: str, report: Reporter) -> None:

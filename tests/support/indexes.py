@@ -8,6 +8,7 @@ import hashlib
 import html
 import json
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -131,6 +132,7 @@ class _ServerState:
     faults: dict[str, int] = field(default_factory=dict)
     auth: str | None = None
     tampered: set[str] = field(default_factory=set)
+    delays: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -164,6 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
             fault = next((s for p, s in state.faults.items() if path.startswith(p)), None)
             auth = state.auth
             tampered = set(state.tampered)
+            delay = next((d for p, d in state.delays.items() if path.startswith(p)), 0.0)
+        if delay:
+            time.sleep(min(delay, 30.0))  # a stalling server, bounded
         if auth is not None and self.headers.get("Authorization") != auth:
             self._send(401, b"unauthorized", "text/plain", head)
             return
@@ -255,6 +260,14 @@ class IndexServer:
         """Serve ``filename`` with different bytes (a valid archive for wheels)."""
         with self._server.state.lock:
             self._server.state.tampered.add(filename)
+
+    def delay(self, path_prefix: str, seconds: float) -> None:
+        """Stall responses under a path (at most 30 s each); 0 removes the stall."""
+        with self._server.state.lock:
+            if seconds:
+                self._server.state.delays[path_prefix] = seconds
+            else:
+                self._server.state.delays.pop(path_prefix, None)
 
     def untamper(self) -> None:
         with self._server.state.lock:

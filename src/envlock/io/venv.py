@@ -26,7 +26,8 @@ _QUERY = (
     "print(json.dumps({'version': platform.python_version(), "
     "'minor': f'{sys.version_info[0]}.{sys.version_info[1]}', "
     "'implementation': sys.implementation.name, 'platform': sysconfig.get_platform(), "
-    "'purelib': sysconfig.get_path('purelib')}))"
+    "'purelib': sysconfig.get_path('purelib'), "
+    "'base': getattr(sys, '_base_executable', sys.executable)}))"
 )
 
 
@@ -37,6 +38,7 @@ class Interpreter:
     minor: str  # "3.11"
     implementation: str
     purelib: Path
+    base: Path  # the interpreter a venv of it is built from
 
 
 def python_in(venv: Path) -> Path:
@@ -87,6 +89,7 @@ def current() -> Interpreter:
         minor=f"{sys.version_info.major}.{sys.version_info.minor}",
         implementation=sys.implementation.name,
         purelib=Path(sysconfig.get_path("purelib")),
+        base=Path(getattr(sys, "_base_executable", sys.executable)),
     )
 
 
@@ -112,6 +115,7 @@ def query(python: Path) -> Interpreter:
         minor=data["minor"],
         implementation=data["implementation"],
         purelib=Path(data["purelib"]),
+        base=Path(data["base"]),
     )
 
 

@@ -1,0 +1,86 @@
+"""A sync killed half-way leaves the old venv (or the new one) at PATH, never a half one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+from tests.support.indexes import StandardIndexes
+from tests.test_lock_e2e import write_spec
+
+
+def _wait_for(path: Path, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_sync_keeps_the_old_venv(
+    fixture_env: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sig: signal.Signals,
+) -> None:
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "none"))
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    assert cli("sync", "--venv", ".venv").code == 0
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    shutil.copy(fixture_env / "pylock.toml", saved / "pylock.toml")  # the old lock
+    spec = fixture_env / "torchenv.toml"
+    spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\ntransformers = "<5"'))
+    assert cli("lock").code == 0
+    env = {**os.environ, "ENVLOCK_CACHE_DIR": str(saved / "cold-cache")}
+    indexes.pypi_server.delay("/simple/transformers/files/", 5)
+    try:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "envlock", "sync", "--venv", ".venv"],
+            cwd=fixture_env,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        _wait_for(fixture_env / "..venv.envlock-new" / "bin" / "python")
+        time.sleep(0.3)
+        run.send_signal(sig)
+        run.communicate(timeout=60)
+        subprocess.run(["pkill", "-9", "-f", "envlock-new"], check=False)
+    finally:
+        indexes.pypi_server.delay("/simple/transformers/files/", 0)
+    assert run.returncode != 0
+    # PATH is still the complete old venv.
+    old = cli("verify", "--venv", ".venv", "--lock", str(saved / "pylock.toml"))
+    assert old.code == 0, old.stdout
+    # The next sync cleans up and finishes the job.
+    assert cli("sync", "--venv", ".venv").code == 0
+    assert cli("verify", "--venv", ".venv").code == 0
+    assert not list(fixture_env.glob(".*envlock-*"))
+
+
+def test_a_swap_cut_short_is_undone(
+    fixture_env: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed between the two renames: PATH is missing, the old venv waits beside it."""
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "none"))
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    assert cli("sync", "--venv", ".venv").code == 0
+    (fixture_env / ".venv").rename(fixture_env / "..venv.envlock-old")
+    result = cli("sync", "--venv", ".venv")
+    assert result.code == 0
+    assert "already matches" in result.stderr  # the old venv came back, complete
+    assert not (fixture_env / "..venv.envlock-old").exists()
