@@ -547,7 +547,10 @@ def select_variant(
         choices.append(
             PlatformChoice(platform=platform, origin=origin, variant=got, index_url=redact_url(url))
         )
-    if release.is_unverified(f"variants:{variant.name}") or release.is_unverified("variants"):
+    from_index = any(c.origin is TorchOrigin.PYTORCH_INDEX for c in choices)
+    if from_index and (
+        release.is_unverified(f"variants:{variant.name}") or release.is_unverified("variants")
+    ):
         warnings.append(
             f"that torch {release.name} has a {variant.name} build is unverified in envlock's "
             "channel data; the lock proves it only if the index serves it"
