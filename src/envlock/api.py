@@ -118,11 +118,16 @@ def freshness(
     variant: str | None = None,
 ) -> Freshness:
     """Is the lock fresh for the spec? Offline: compares the spec digest, reads no index."""
-    env = os.environ if environ is None else environ
-    lock_path = lock_path or default_lock_path(spec_path)
     spec = read_spec(spec_path)
-    if variant is not None:
-        spec = spec.variant(variant)
+    return _freshness(
+        spec.variant(variant) if variant is not None else spec,
+        spec_path,
+        lock_path or default_lock_path(spec_path),
+        os.environ if environ is None else environ,
+    )
+
+
+def _freshness(spec: Spec, spec_path: Path, lock_path: Path, env: Mapping[str, str]) -> Freshness:
     digest = spec_digest(spec, redacted(effective_indexes(spec.indexes, env)))
     text = files.read_text(lock_path)
     if text is None:
@@ -150,14 +155,16 @@ def check(
     variant: str | None = None,
 ) -> tuple[Freshness, ...]:
     """Every lock of the spec (one per variant) is fresh, or CheckFailed with the first reason."""
-    spec = read_spec(spec_path)
+    env = os.environ if environ is None else environ
+    spec = read_spec(spec_path)  # once, for every variant
     if spec.variants and lock_path is None:
         names = [variant] if variant else [v.name for v in spec.variants]
         results = tuple(
-            freshness(spec_path, variant_lock_path(spec_path, n), environ, variant=n) for n in names
+            _freshness(spec.variant(n), spec_path, variant_lock_path(spec_path, n), env)
+            for n in names
         )
     else:
-        results = (freshness(spec_path, lock_path, environ),)
+        results = (_freshness(spec, spec_path, lock_path or default_lock_path(spec_path), env),)
     for result in results:
         if not result.fresh:
             raise CheckFailed(result.reason, hint="Run `envlock lock` and commit the new lock.")

@@ -189,9 +189,6 @@ class Channels:
                 return floor
         return None
 
-    def images_for(self, torch_version: Version) -> tuple[DockerImage, ...]:
-        return tuple(i for i in self.images if i.torch == torch_version)
-
 
 # --------------------------------------------------------------------------------------
 # parsing the TOML data
@@ -380,10 +377,6 @@ class Selection:
     explanation: str
     warnings: tuple[str, ...] = ()
 
-    @property
-    def uses_pytorch_index(self) -> bool:
-        return any(c.origin is TorchOrigin.PYTORCH_INDEX for c in self.platforms)
-
 
 def variant_index_url(pytorch_base: str, variant: Variant) -> str:
     return f"{pytorch_base.rstrip('/')}/{variant.name}"
@@ -547,8 +540,8 @@ def select_variant(
         choices.append(
             PlatformChoice(platform=platform, origin=origin, variant=got, index_url=redact_url(url))
         )
-    from_index = any(c.origin is TorchOrigin.PYTORCH_INDEX for c in choices)
-    if from_index and (
+    uses_index = any(c.origin is TorchOrigin.PYTORCH_INDEX for c in choices)
+    if uses_index and (
         release.is_unverified(f"variants:{variant.name}") or release.is_unverified("variants")
     ):
         warnings.append(
@@ -561,11 +554,10 @@ def select_variant(
             f"{name}; {Platform.LINUX_X86_64.marker}"
             for name in channels.routing.by_kind.get(variant.kind, ())
         )
-        if any(c.origin is TorchOrigin.PYTORCH_INDEX for c in choices)
+        if uses_index
         else ()
     )
     selection_specifier = spec.torch.specifier & SpecifierSet(f"=={release.series}.*")
-    uses_index = any(c.origin is TorchOrigin.PYTORCH_INDEX for c in choices)
     return Selection(
         release=release,
         variant=variant,

@@ -8,7 +8,6 @@ from dataclasses import replace
 from packaging.pylock import Pylock
 
 from envlock.diff import is_runtime_package
-from envlock.lockfile import lock_meta
 
 # Packages that legitimately differ between builds: the torch family and the CUDA runtime.
 _FAMILY = frozenset(
@@ -43,8 +42,3 @@ def misaligned(locks: Mapping[str, Pylock]) -> dict[str, dict[str, list[str]]]:
 def only_package(lock: Pylock, name: str) -> Pylock:
     """A lock holding just ``name``: used as the first preference when re-locking."""
     return replace(lock, packages=[p for p in lock.packages if p.name == name])
-
-
-def variant_of(lock: Pylock) -> str:
-    meta = lock_meta(lock)
-    return meta.variant if meta else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -38,11 +37,6 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
         return Path(explicit) / "uv"
     base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "envlock" / "uv"
-
-
-def uv_version() -> str:
-    result = proc.run([uv_binary(), "--version"], env=proc.clean_environment(os.environ))
-    return result.stdout.strip().removeprefix("uv ").split(" ")[0]
 
 
 def _prober(project: UvProject) -> Callable[[str], int | None]:
