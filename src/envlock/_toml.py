@@ -12,4 +12,7 @@ DECODE_ERRORS: tuple[type[ValueError], ...] = (tomllib.TOMLDecodeError, tomli.TO
 
 
 def loads(text: str) -> dict[str, Any]:
-    return tomli.loads(text)
+    try:
+        return tomli.loads(text)
+    except RecursionError:  # '[[[[…' thousands deep: hostile input, not a crash
+        raise tomli.TOMLDecodeError("arrays or tables are nested too deeply", text, 0) from None

@@ -157,8 +157,8 @@ def check(
     """Every lock of the spec (one per variant) is fresh, or CheckFailed with the first reason."""
     env = os.environ if environ is None else environ
     spec = read_spec(spec_path)  # once, for every variant
+    names = [variant] if variant else [v.name for v in spec.variants]
     if spec.variants and lock_path is None:
-        names = [variant] if variant else [v.name for v in spec.variants]
         results = tuple(
             _freshness(spec.variant(n), spec_path, variant_lock_path(spec_path, n), env)
             for n in names
@@ -167,6 +167,17 @@ def check(
         results = (_freshness(spec, spec_path, lock_path or default_lock_path(spec_path), env),)
     for result in results:
         if not result.fresh:
+            # A spec that can never be locked is a spec error, not a stale lock (offline).
+            from envlock.channels import select_variant  # noqa: PLC0415 - see the module note
+
+            indexes = effective_indexes(spec.indexes, env)
+            channels = load_channels(SELECTION_FILES)
+            for one in (
+                [spec.variant(n) for n in names] if spec.variants and lock_path is None else [spec]
+            ):
+                select_variant(
+                    one, channels, pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
+                )
             raise CheckFailed(result.reason, hint="Run `envlock lock` and commit the new lock.")
     return results
 
@@ -190,7 +201,9 @@ def _lock_one(
     indexes = effective_indexes(spec.indexes, env)
     clean_indexes = redacted(indexes)
     digest = spec_digest(spec, clean_indexes)
-    previous = _read_lock(lock_path)
+    # --upgrade prefers nothing from the old lock, so it never reads it: that is also how a
+    # damaged lock (a bad merge) is replaced.
+    previous = None if upgrade else _read_lock(lock_path)
     previous_meta = lock_meta(previous) if previous is not None else None
     if (
         previous is not None
@@ -358,7 +371,10 @@ def _lock_spec(
     names = [variant] if variant is not None else [v.name for v in spec.variants]
     for name in names:
         spec.variant(name)
-    existing = {v.name: _read_lock(variant_lock_path(spec_path, v.name)) for v in spec.variants}
+    existing = {
+        v.name: None if upgrade else _read_lock(variant_lock_path(spec_path, v.name))
+        for v in spec.variants
+    }
     others = [lock for n, lock in existing.items() if n not in names and lock is not None]
     results: list[LockResult] = []
     # One after the other: each variant prefers the versions the variants locked before it
@@ -497,8 +513,18 @@ def init(
         current_python=f"{sys.version_info.major}.{sys.version_info.minor}",
         probe=lambda: host if host is not None else probe.probe_host(env),
     )
-    # The template must be a spec envlock accepts; fail before writing anything.
-    parse_spec_text(text, source=str(path))
+    # The template must be a spec envlock accepts and can lock (the build exists for that
+    # release and Python): fail before writing anything.
+    from envlock.channels import select_variant  # noqa: PLC0415 - see the module note
+
+    spec = parse_spec_text(text, source=str(path))
+    indexes = Indexes()
+    select_variant(spec, channels, pypi_index=indexes.pypi, pytorch_index=indexes.pytorch)
+    if not path.parent.is_dir():
+        raise UsageError(
+            f"{path.parent} is not a directory",
+            hint="Create the project directory first, or pass --path to an existing one.",
+        )
     files.write_atomic(path, text)
     return InitResult(path=path, text=text, recommendation=recommendation, host=facts)
 

@@ -824,13 +824,31 @@ app.registered_commands.sort(
 # entry point
 
 
+_INTERRUPTED_HINT = (
+    "hint: nothing was half-written (locks, exports and venvs are replaced only when "
+    "complete; a bundle resumes where it stopped). Run the command again."
+)
+
+
+def _clip(text: str, limit: int = 600) -> str:
+    """Long lines (a 10 MB value quoted back) shortened in the middle, each line alone."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        lines.append(
+            f"{line[: limit // 2]} … ({len(line):,} characters) … {line[-limit // 4 :]}"
+            if len(line) > limit
+            else line
+        )
+    return "\n".join(lines)
+
+
 def _print_error(exc: EnvlockError) -> None:
-    err.print(f"error: {exc.message}", markup=False)
+    err.print(f"error: {_clip(exc.message)}", markup=False)
     if exc.detail:
         for line in exc.detail.splitlines():
-            err.print(f"  {line}", markup=False)
+            err.print(f"  {_clip(line)}", markup=False)
     if exc.hint:
-        err.print(f"hint: {exc.hint}", markup=False)
+        err.print(f"hint: {_clip(exc.hint)}", markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -849,6 +867,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         err.print("error: aborted")
+        err.print(_INTERRUPTED_HINT, markup=False)
         sys.exit(130)
     except TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -859,6 +878,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
         err.print("error: interrupted")
+        err.print(_INTERRUPTED_HINT, markup=False)
         sys.exit(130)
     except Exception as exc:
         if _State.debug:

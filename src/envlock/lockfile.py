@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import PureWindowsPath
 from typing import Any
 
 from packaging.pylock import (
@@ -104,7 +105,7 @@ def parse_lock_text(text: str, *, source: str = LOCK_FILENAME) -> Pylock:
             hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
         ) from None
     try:
-        return Pylock.from_dict(data)
+        lock = Pylock.from_dict(data)
     except PylockUnsupportedVersionError as exc:
         raise LockfileError(
             f"{source}: {exc}", hint="This envlock reads PEP 751 lock-version 1.x."
@@ -114,6 +115,74 @@ def parse_lock_text(text: str, *, source: str = LOCK_FILENAME) -> Pylock:
             f"{source} is not a valid PEP 751 lock: {exc}",
             hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
         ) from None
+    problem = _unsafe(lock)
+    if problem is not None:
+        raise LockfileError(
+            f"{source}: {problem}",
+            hint="envlock refuses locks it could not install safely; re-create it with "
+            "`envlock lock --upgrade`, or restore it from git.",
+        )
+    return lock
+
+
+# Hex digest length of every algorithm hashlib guarantees (shake_* have no fixed length).
+_HASH_HEX = {
+    "md5": 32,
+    "sha1": 40,
+    "sha224": 56,
+    "sha256": 64,
+    "sha384": 96,
+    "sha512": 128,
+    "sha3_224": 56,
+    "sha3_256": 64,
+    "sha3_384": 96,
+    "sha3_512": 128,
+    "blake2b": 128,
+    "blake2s": 64,
+}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _unsafe(lock: Pylock) -> str | None:
+    """What PEP 751 validation lets through but envlock must not act on, or None.
+
+    Hashes must be hex digests of an algorithm envlock can compute; artifact URLs must be
+    http(s) (a file:// URL would read anywhere on the machine); `path` artifacts must stay
+    inside the lock's directory; two entries for one package must be told apart by markers.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    for index, package in enumerate(lock.packages):
+        where = f"packages[{index}] ({package.name})"
+        key = (package.name, str(package.marker or ""), str(package.requires_python or ""))
+        if key in seen:
+            return f"{where} is listed twice with the same markers"
+        seen.add(key)
+        artifacts: list[PackageWheel | PackageSdist | PackageArchive] = list(package.wheels or ())
+        artifacts += [a for a in (package.sdist, package.archive) if a is not None]
+        for artifact in artifacts:
+            problem = _artifact_problem(artifact)
+            if problem is not None:
+                return f"{where}: {problem}"
+    return None
+
+
+def _artifact_problem(artifact: PackageWheel | PackageSdist | PackageArchive) -> str | None:
+    for algorithm, digest in artifact.hashes.items():
+        length = _HASH_HEX.get(algorithm)
+        if length is None:
+            return f"unknown hash algorithm {algorithm!r} (known: {', '.join(_HASH_HEX)})"
+        if len(digest) != length or not _HEX.issuperset(digest):
+            return f"the {algorithm} hash {digest[:80]!r} is not a {length}-digit hex digest"
+    url = artifact.url
+    if url is not None and not url.lower().startswith(("https://", "http://")):
+        return f"artifact URL {url[:200]!r} is not http(s)"
+    path = artifact.path
+    if path is not None:
+        pure = PureWindowsPath(path)
+        parts = pure.parts
+        if pure.is_absolute() or pure.drive or pure.root or ".." in parts:
+            return f"artifact path {path[:200]!r} points outside the lock's directory"
+    return None
 
 
 # --------------------------------------------------------------------------------------

@@ -373,11 +373,17 @@ def _applies(marker: Marker | None, env: Mapping[str, str]) -> bool:
     return marker.evaluate(dict(env), context="lock_file")
 
 
+_UV_BUG = "A bug in envlock or uv: re-run with --debug and report it with the output."
+
+
 def _wheel_tags(wheel: PackageWheel) -> frozenset[Tag]:
     try:
         return parse_wheel_filename(wheel.filename)[3]
     except InvalidWheelFilename:
-        raise InternalError(f"uv exported an invalid wheel filename {wheel.filename!r}") from None
+        raise InternalError(
+            f"uv exported an invalid wheel filename {wheel.filename!r}",
+            hint=_UV_BUG,
+        ) from None
 
 
 def filter_package(
@@ -453,7 +459,7 @@ def pylock_from_export(export: Mapping[str, Any], *, spec: Spec, tool: Mapping[s
     try:
         exported = Pylock.from_dict(export)
     except PylockValidationError as exc:
-        raise InternalError(f"uv exported an invalid pylock.toml: {exc}") from exc
+        raise InternalError(f"uv exported an invalid pylock.toml: {exc}", hint=_UV_BUG) from exc
     targets = [
         (
             p,

@@ -9,7 +9,6 @@ import difflib
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -20,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
+from envlock import _toml
 from envlock.errors import SpecError
 
 SPEC_FILENAME = "torchenv.toml"
@@ -196,8 +196,8 @@ def parse_spec_text(text: str, *, source: str = SPEC_FILENAME) -> Spec:
             hint="Run `envlock init` to write a commented torchenv.toml.",
         )
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = _toml.loads(text)
+    except _toml.DECODE_ERRORS as exc:
         raise SpecError(
             f"{source} is not valid TOML: {exc}",
             hint="Fix the syntax at that line and column (strings need quotes, tables [brackets]).",
@@ -471,10 +471,21 @@ def _bool(
     return value
 
 
+_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
 def _parse_packages(problems: _Problems, table: Mapping[str, Any]) -> tuple[Requirement, ...]:
     result: list[Requirement] = []
     for name, value in table.items():
         where = f"packages.{name}"
+        if not _PROJECT_NAME.match(name):
+            problems.add(
+                where,
+                f"{name!r} is not a package name",
+                "Keys in [packages] are project names (letters, digits, '.', '-', '_'); "
+                "direct URLs and paths are not allowed: every artifact comes from an index.",
+            )
+            continue
         canonical = canonicalize_name(name)
         if canonical in TORCH_TABLE_PACKAGES:
             problems.add(
@@ -500,8 +511,10 @@ def _requirement_text(problems: _Problems, where: str, name: str, value: object)
         _check_keys(problems, value, _PACKAGE_TABLE_KEYS, where=where)
         version = value.get("version", "*")
         raw_extras = value.get("extras", [])
-        if not isinstance(raw_extras, list) or not all(isinstance(e, str) for e in raw_extras):
-            problems.add(f"{where}.extras", "expected an array of strings")
+        if not isinstance(raw_extras, list) or not all(
+            isinstance(e, str) and _PROJECT_NAME.match(e) for e in raw_extras
+        ):
+            problems.add(f"{where}.extras", "expected an array of extra names", 'e.g. ["torch"]')
             return None
         extras = f"[{','.join(raw_extras)}]" if raw_extras else ""
         raw_markers = value.get("markers", "")

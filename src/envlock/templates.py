@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier
 from packaging.utils import canonicalize_name
 
 from envlock.channels import Channels, Release, VariantKind
@@ -29,7 +30,13 @@ def default_release(channels: Channels) -> Release:
 def _release_for(options: InitOptions, channels: Channels) -> Release:
     if options.torch is None:
         return default_release(channels)
-    specifier = torch_specifier(options.torch)
+    try:
+        specifier = torch_specifier(options.torch)
+    except InvalidSpecifier:
+        raise UsageError(
+            f"--torch {options.torch!r} is not a release or a version specifier",
+            hint='Use --torch 2.6 (the newest 2.6.x), --torch 2.6.0 or --torch ">=2.5,<2.7".',
+        ) from None
     matching = [r for r in channels.releases if r.covers(specifier)]
     if not matching:
         known = f"{channels.releases[0].name}-{channels.releases[-1].name}"
@@ -58,6 +65,12 @@ def _package_lines(packages: tuple[str, ...]) -> list[str]:
                 f"--with {item!r} is not a requirement: {exc}",
                 hint='Use --with NAME or --with "NAME>=1.2".',
             ) from None
+        if req.url:
+            raise UsageError(
+                f"--with {item!r} names a direct URL",
+                hint="envlock takes every package from an index, pinned by hash: "
+                'use --with NAME or --with "NAME>=1.2".',
+            )
         name = canonicalize_name(req.name)
         value = str(req.specifier) or "*"
         if req.extras or req.marker:

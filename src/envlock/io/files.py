@@ -68,17 +68,26 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def read_text(path: Path) -> str | None:
-    """The file's text, or None when it does not exist."""
+    """The file's text (a UTF-8 byte-order mark dropped), or None when it does not exist."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise MaterialiseError(f"{path} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise MaterialiseError(f"{path} is not UTF-8 text") from None
+        raise MaterialiseError(
+            f"{path} is a directory, not a file", hint="Pass the path of the file itself."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise MaterialiseError(
+            f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+            hint="Is this the right file? envlock's files are UTF-8 TOML text; restore it "
+            "from git if it was damaged.",
+        ) from None
     except OSError as exc:
-        raise MaterialiseError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise MaterialiseError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            hint="Check that the file exists and is readable.",
+        ) from exc
 
 
 def _channels_dir() -> Path:

@@ -42,7 +42,10 @@ def show(rev: str, path: str, cwd: Path) -> str | None:
 def config_set(key: str, value: str, cwd: Path) -> None:
     result = _git(["config", "--local", key, value], cwd)
     if result.returncode != 0:
-        raise UsageError(f"git config {key} failed: {result.stderr.strip()}")
+        raise UsageError(
+            f"git config {key} failed: {result.stderr.strip()}",
+            hint="Run it inside a git work tree you can write to.",
+        )
 
 
 def config_unset_section(section: str, cwd: Path) -> None:

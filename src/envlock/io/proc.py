@@ -100,9 +100,7 @@ def run(
             hint="Reinstall envlock: the uv binary ships as its dependency.",
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise timeout_error or InternalError(
-            f"{argv[0]} did not finish within {timeout} s"
-        ) from exc
+        raise timeout_error or _timed_out(argv, timeout) from exc
     log.debug("exit %s; stderr:\n%s", result.returncode, result.stderr)
     return Completed(argv, result.returncode, result.stdout, result.stderr)
 
@@ -129,7 +127,10 @@ def run_echoing(
             start_new_session=True,  # so a timeout can kill the whole process group
         )
     except OSError as exc:
-        raise InternalError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        raise InternalError(
+            f"cannot run {argv[0]}: {exc.strerror}",
+            hint="Reinstall envlock: the uv binary ships as its dependency.",
+        ) from exc
     stdout: list[str] = []
     stderr: list[str] = []
     fired = threading.Event()
@@ -164,7 +165,14 @@ def run_echoing(
                 timer.cancel()
         reader.join()
     if fired.is_set():
-        raise timeout_error or InternalError(f"{argv[0]} did not finish within {timeout} s")
+        raise timeout_error or _timed_out(argv, timeout)
     text = "".join(stderr)
     log.debug("exit %s; stderr:\n%s", returncode, text)
     return Completed(argv, returncode, "".join(stdout), text)
+
+
+def _timed_out(argv: Sequence[str | Path], timeout: float | None) -> InternalError:
+    return InternalError(
+        f"{argv[0]} did not finish within {timeout} s",
+        hint="Nothing was changed; re-run with --debug to see the command line.",
+    )

@@ -123,5 +123,8 @@ def lock_with_uv(
         try:
             export = _toml.loads((workdir / "pylock.toml").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError
-            raise InternalError(f"could not read uv's output: {exc}") from exc
+            raise InternalError(
+                f"could not read uv's output: {exc}",
+                hint="A bug in envlock or uv: re-run with --debug and report it.",
+            ) from exc
     return UvOutcome(export=export, stderr=locked.stderr)

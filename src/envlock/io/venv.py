@@ -53,7 +53,10 @@ def _uv(
         [uv_binary(), *args],
         env=env,
         timeout=timeout,
-        timeout_error=IndexUnavailableError(f"uv did not finish within {int(timeout)} s"),
+        timeout_error=IndexUnavailableError(
+            f"uv did not finish within {int(timeout)} s",
+            hint="Check the network/proxy (a stalled index?); nothing was changed.",
+        ),
     )
 
 
@@ -75,7 +78,11 @@ def create(path: Path, python: Path, environ: Mapping[str, str]) -> None:
         environ,
     )
     if result.returncode != 0:
-        raise MaterialiseError(f"could not create a venv at {path}", detail=result.stderr.strip())
+        raise MaterialiseError(
+            f"could not create a venv at {path}",
+            hint="Check that the parent directory is writable and the interpreter works.",
+            detail=result.stderr.strip(),
+        )
 
 
 def current() -> Interpreter:
@@ -153,7 +160,12 @@ def _failure(stderr: str, what: str) -> EnvlockError:
             hint="Check the network/proxy; the venv was left as it was.",
             detail=detail,
         )
-    return MaterialiseError(f"{what} failed", detail=detail)
+    return MaterialiseError(
+        f"{what} failed",
+        hint="uv's explanation is above; the venv was left as it was. Re-run with --debug "
+        "for the command lines.",
+        detail=detail,
+    )
 
 
 def install_exact(
@@ -202,7 +214,10 @@ def install_exact(
             env=proc.clean_environment(environ),
             echo=echo,
             timeout=1800,
-            timeout_error=IndexUnavailableError("installing did not finish within 1800 s"),
+            timeout_error=IndexUnavailableError(
+                "installing did not finish within 1800 s",
+                hint="Check the network/proxy; the venv was left as it was.",
+            ),
         )
     if result.returncode != 0:
         raise _failure(result.stderr, "installing the lock")
@@ -215,7 +230,11 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
     if ensure.returncode != 0:
         seeded = proc.run([python, "-m", "ensurepip", "--default-pip"], env=env, timeout=300)
         if seeded.returncode != 0:
-            raise MaterialiseError("pip is not available in the venv", detail=seeded.stderr)
+            raise MaterialiseError(
+                "pip is not available in the venv",
+                hint="Use the default installer (--installer uv), or a Python with ensurepip.",
+                detail=seeded.stderr,
+            )
     # Download and check every artifact first, so a bad hash changes nothing.
     with tempfile.TemporaryDirectory(prefix="envlock-wheels-") as wheels:
         fetched = proc.run(
@@ -285,7 +304,11 @@ def _pip_remove_extraneous(python: Path, reqs: Path, env: Mapping[str, str]) -> 
         timeout=120,
     )
     if listed.returncode != 0:
-        raise MaterialiseError("pip list failed", detail=listed.stderr)
+        raise MaterialiseError(
+            "pip list failed",
+            hint="The new venv was not moved into place; try --installer uv.",
+            detail=listed.stderr,
+        )
     names = [
         row["name"]
         for row in json.loads(listed.stdout.strip().splitlines()[0])
@@ -311,7 +334,9 @@ def _pip_remove_extraneous(python: Path, reqs: Path, env: Mapping[str, str]) -> 
         )
         if removed.returncode != 0:
             raise MaterialiseError(
-                "pip could not remove extraneous packages", detail=removed.stderr
+                "pip could not remove extraneous packages",
+                hint="The new venv was not moved into place; try --installer uv.",
+                detail=removed.stderr,
             )
 
 
@@ -319,7 +344,11 @@ def installed(python: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """Installed distributions: normalised name -> version."""
     result = _uv(["pip", "list", "--no-config", "--python", python, "--format", "json"], environ)
     if result.returncode != 0:
-        raise MaterialiseError(f"cannot list {python}'s packages", detail=result.stderr.strip())
+        raise MaterialiseError(
+            f"cannot list {python}'s packages",
+            hint="Is it a working venv? `envlock sync` re-creates it.",
+            detail=result.stderr.strip(),
+        )
     return {
         row["name"].lower().replace("_", "-"): row["version"] for row in json.loads(result.stdout)
     }

@@ -58,7 +58,10 @@ def _glibc_ok(platform_tag: str, glibc: tuple[int, int]) -> bool:
 def _local_url(path: str, lock_dir: Path | None, name: str) -> str:
     """A `path` artifact as a file:// URL; never outside the lock's directory."""
     if lock_dir is None:
-        raise MaterialiseError(f"{name}: a `path` artifact needs the lock's directory")
+        raise MaterialiseError(
+            f"{name}: a `path` artifact needs the lock's directory",
+            hint="Read the lock from its file (envlock sync --lock DIR/pylock.toml).",
+        )
     base = lock_dir.resolve()
     target = (base / path).resolve()
     if PurePosixPath(path).is_absolute() or not target.is_relative_to(base):
