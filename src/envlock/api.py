@@ -7,14 +7,22 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.pylock import Pylock, is_valid_pylock_path
+from packaging.pylock import PackageSdist, PackageWheel, Pylock, is_valid_pylock_path
 from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock import __version__
-from envlock.errors import CheckFailed, LockfileError, MaterialiseError, SpecError, UsageError
+from envlock.errors import (
+    CheckFailed,
+    HashMismatchError,
+    LockfileError,
+    MaterialiseError,
+    SpecError,
+    UsageError,
+)
 from envlock.io import files
 from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text, render_lock
 from envlock.spec import (
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
     from envlock.host import HostFacts, Recommendation
     from envlock.io.venv import Interpreter
     from envlock.materialise.select import Selected
+    from envlock.resolve import UvProject
 
 # `envlock lock --check` runs in pre-commit hooks, so this module imports only what the
 # freshness check needs; channel data, resolution and uv are imported where they are used.
@@ -182,6 +191,11 @@ def check(
     return results
 
 
+class HashMissing(StrEnum):
+    REFUSE = "refuse"
+    DOWNLOAD = "download"
+
+
 def _lock_one(
     spec: Spec,
     lock_path: Path,
@@ -194,6 +208,7 @@ def _lock_one(
     prefer_first: Pylock | None = None,
     force: bool = False,
     write: bool = True,
+    hash_missing: HashMissing = HashMissing.REFUSE,
 ) -> LockResult:
     """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
     keep where possible (variant alignment); ``force`` re-resolves even if fresh."""
@@ -276,6 +291,7 @@ def _lock_one(
         pypi_index=clean_indexes.pypi,
         pytorch_index=meta.variant_index,
     )
+    warnings = [*selection.warnings, *_check_index_hashes(new_lock, project, hash_missing, report)]
     text = render_lock(new_lock)
     # Validate the exact bytes we are about to write, then replace atomically.
     parse_lock_text(text, source=str(lock_path))
@@ -286,8 +302,75 @@ def _lock_one(
         changed=True,
         lock=new_lock,
         selection=selection,
-        warnings=selection.warnings,
+        warnings=tuple(warnings),
     )
+
+
+# pypi.org lists a sha256 for every file it serves (PEP 503/691), so its pages are not re-read.
+_PYPI = "https://pypi.org/simple"
+
+
+def _check_index_hashes(
+    lock: Pylock, project: UvProject, policy: HashMissing, report: Reporter
+) -> list[str]:
+    """Every hash in the lock must be one its index listed (uv silently computes one by
+    downloading a file listed without any); ``policy`` says what to do about the others."""
+    wanted = sorted(
+        {(p.index, p.name) for p in lock.packages if p.index and p.index.rstrip("/") != _PYPI}
+    )
+    if not wanted:
+        return []
+    from envlock.io import download, pages  # noqa: PLC0415 - only for non-PyPI indexes
+
+    listings = pages.fetch_listings(wanted, project.auth_for)
+    unlisted: list[download.Download] = []
+    for package in lock.packages:
+        listing = listings.get((package.index or "", package.name))
+        if listing is None:
+            continue
+        artifacts: list[PackageWheel | PackageSdist] = [*(package.wheels or ())]
+        artifacts += [package.sdist] if package.sdist else []
+        for artifact in artifacts:
+            listed = listing.get(artifact.filename, {})
+            ours = artifact.hashes.get("sha256", "")
+            if listed.get("sha256") and listed["sha256"].lower() != ours.lower():
+                raise HashMismatchError(
+                    f"{artifact.filename}: the index now lists another sha256 than the one "
+                    "uv resolved",
+                    hint="The index changed while locking (a republished file?); run "
+                    "`envlock lock` again. The previous lock was left as it was.",
+                    detail=f"index {listed['sha256']}\nuv    {ours}",
+                )
+            if not pages.vouched(listed):
+                unlisted.append(
+                    download.Download(
+                        url=artifact.url or "",
+                        sha256=ours,
+                        size=artifact.size,
+                        dest=Path(artifact.filename),
+                    )
+                )
+    if not unlisted:
+        return []
+    urls = "\n".join(redact_url(d.url) for d in unlisted)
+    if policy is HashMissing.REFUSE:
+        raise HashMismatchError(
+            f"{len(unlisted)} file(s) in the lock are listed by their index without a hash",
+            hint="envlock does not pin a hash no index vouched for. Ask the index to publish "
+            "sha256 hashes, or run `envlock lock --hash-missing=download` to hash these files "
+            "by downloading them (trust on first use). The previous lock was left as it was.",
+            detail=urls,
+        )
+    import tempfile  # noqa: PLC0415
+
+    report(f"Hashing {len(unlisted)} file(s) their index lists without a hash (downloading)")
+    with tempfile.TemporaryDirectory(prefix="envlock-hash-") as tmp:
+        items = [replace(d, dest=Path(tmp) / d.dest.name) for d in unlisted]
+        download.download_all(items, auth=project.auth_for, progress=report)
+    return [
+        f"{len(unlisted)} hash(es) were computed by downloading (their index lists none); "
+        f"they match what uv computed:\n{urls}"
+    ]
 
 
 def variant_lock_path(spec_path: Path, name: str) -> Path:
@@ -309,6 +392,7 @@ def lock(
     upgrade_packages: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
+    hash_missing: HashMissing = HashMissing.REFUSE,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (see _lock_spec); two runs on one spec take turns."""
     if lock_path is not None:
@@ -324,6 +408,7 @@ def lock(
             upgrade_packages=upgrade_packages,
             environ=environ,
             report=report,
+            hash_missing=hash_missing,
         )
 
 
@@ -336,6 +421,7 @@ def _lock_spec(
     upgrade_packages: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
+    hash_missing: HashMissing = HashMissing.REFUSE,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (or pylock.<variant>.toml for each [variants.<name>]).
 
@@ -360,6 +446,7 @@ def _lock_spec(
                     upgrade=upgrade,
                     upgrade_packages=upgrade_packages,
                     report=report,
+                    hash_missing=hash_missing,
                 ),
             )
         )
@@ -390,11 +477,14 @@ def _lock_spec(
                 upgrade=upgrade,
                 upgrade_packages=upgrade_packages,
                 report=report,
+                hash_missing=hash_missing,
                 also_prefer=[*(r.lock for r in results), *previous],
             )
         )
     by_name = dict(zip(names, results, strict=True))
-    warnings = _align(spec, spec_path, by_name, others, env=env, report=report)
+    warnings = _align(
+        spec, spec_path, by_name, others, env=env, report=report, hash_missing=hash_missing
+    )
     return LockRun(results=tuple(by_name[n] for n in names), warnings=tuple(warnings))
 
 
@@ -406,6 +496,7 @@ def _align(
     *,
     env: Mapping[str, str],
     report: Reporter,
+    hash_missing: HashMissing = HashMissing.REFUSE,
 ) -> list[str]:
     """Second pass: move each variant to the lowest version of a package another variant
     chose (the most constrained one usually cannot move up); explain what still differs."""
@@ -432,6 +523,7 @@ def _align(
                 also_prefer=[*rest, *others],
                 force=True,
                 report=report,
+                hash_missing=hash_missing,
             )
     warnings = []
     for package, versions in misaligned(locks()).items():

@@ -231,6 +231,14 @@ def lock(
             help="Re-resolve allowing only this package to change. Repeatable.",
         ),
     ] = None,
+    hash_missing: Annotated[
+        api.HashMissing,
+        typer.Option(
+            "--hash-missing",
+            help="A file its index lists without a hash: refuse (name the URLs, write "
+            "nothing) or download (stream and hash it: trust on first use).",
+        ),
+    ] = api.HashMissing.REFUSE,
 ) -> None:
     """Resolve torchenv.toml into a hash-pinned PEP 751 pylock.toml.
 
@@ -254,6 +262,7 @@ def lock(
             upgrade=upgrade,
             upgrade_packages=tuple(upgrade_package or ()),
             report=err.print,
+            hash_missing=hash_missing,
         )
     for outcome in run.results:
         for warning in outcome.warnings:

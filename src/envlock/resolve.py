@@ -24,7 +24,13 @@ from packaging.utils import (
 )
 
 from envlock.channels import Selection, TorchOrigin
-from envlock.errors import EnvlockError, IndexUnavailableError, InternalError, ResolutionError
+from envlock.errors import (
+    EnvlockError,
+    HashMismatchError,
+    IndexUnavailableError,
+    InternalError,
+    ResolutionError,
+)
 from envlock.spec import Indexes, Platform, Spec
 from envlock.urls import redact_text, split_credentials
 
@@ -46,6 +52,11 @@ class UvProject:
     secrets: tuple[str, ...]  # values to scrub from any output
     index_labels: Mapping[str, str]  # credential-free index URL -> human name
     routed: Mapping[NormalizedName, str] = field(default_factory=dict)  # name -> its index URL
+    # credential-free index URL -> (user, password), for envlock's own reads of that index
+    auth: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def auth_for(self, url: str) -> tuple[str, str] | None:
+        return self.auth.get(url.rstrip("/"))
 
 
 def _toml_str(value: str) -> str:
@@ -138,6 +149,12 @@ def build_uv_project(
             "",
         ]
     lines += _sources_table(spec, selection)
+    auth = {}
+    for index_name, url in ((PYPI_INDEX_NAME, pypi_url), (PYTORCH_INDEX_NAME, torch_url)):
+        key = index_name.upper().replace("-", "_")
+        user = credentials.get(f"UV_INDEX_{key}_USERNAME")
+        if url and user is not None:
+            auth[url.rstrip("/")] = (user, credentials.get(f"UV_INDEX_{key}_PASSWORD", ""))
     return UvProject(
         pyproject="\n".join(lines),
         lock_args=tuple(lock_args),
@@ -145,6 +162,7 @@ def build_uv_project(
         credentials=credentials,
         secrets=tuple(secrets),
         index_labels=labels,
+        auth=auth,
     )
 
 
@@ -235,6 +253,9 @@ _NETWORK_MARKERS = (
     "http status",
     "failed to download",
     "certificate",
+    # the index answered, but not with an index page
+    "unsupported content type",
+    "expected json or html",
 )
 
 
@@ -251,6 +272,7 @@ def _trim(stderr: str, secrets: tuple[str, ...], limit: int = 30) -> str:
 
 
 _NOT_FOUND = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
+_NO_VERSIONS = re.compile(r"there are no versions of ([A-Za-z0-9][A-Za-z0-9._-]*) and")
 
 StatusProbe = Callable[[str], int | None]
 
@@ -280,7 +302,40 @@ def classify_uv_failure(
             "variant folder must be a PEP 503 index (`envlock channels` lists real variants).",
             detail=detail,
         )
+    for match in _NO_VERSIONS.finditer(detail):
+        name = canonicalize_name(match.group(1))
+        index = project.routed.get(name)
+        if index is not None:  # the channel data says it is there: the page is broken
+            label = project.index_labels.get(index, index)
+            return IndexUnavailableError(
+                f"{label} lists no usable {name} files ({index}/{name}/)",
+                hint="The page is empty or not an index page; check ENVLOCK_PYTORCH_INDEX_URL / "
+                "[indexes] pytorch. The previous lock was left as it was.",
+                detail=detail,
+            )
+    if "hash mismatch" in lowered:
+        urls = ", ".join(sorted(set(_URL.findall(detail)))) or "a file"
+        return HashMismatchError(
+            f"the index served {urls} with other bytes than the hash it lists",
+            hint="Tampered or half-published files on the index (or a broken mirror); nothing "
+            "was written. Try again later or ask the index's owner.",
+            detail=detail,
+        )
     missing = [m.group(1) for m in _NOT_FOUND.finditer(detail)]
+    pypi = next((u for u, label in project.index_labels.items() if "PyPI" in label), None)
+    for missing_name in sorted(set(missing)):
+        if pypi is None or status_of is None:
+            break
+        # uv reads 401/403 (and a dead page) as "not found" too; only 404 means no such package.
+        status = status_of(f"{pypi}/{canonicalize_name(missing_name)}/")
+        if status != 404:
+            answer = f"HTTP {status}" if status else "no answer"
+            return IndexUnavailableError(
+                f"the PyPI index ({pypi}) did not serve {missing_name} ({answer})",
+                hint="Check [indexes] pypi / ENVLOCK_PYPI_INDEX_URL and its credentials; the "
+                "previous lock was left as it was.",
+                detail=detail,
+            )
     if missing:
         return ResolutionError(
             f"the PyPI index has no package named {', '.join(sorted(set(missing)))}",

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import html
 import json
+import re
+import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -21,6 +23,9 @@ from tests.support import catalog
 from tests.support.wheels import Dist, build_sdist, build_wheel, metadata_text
 
 Style = Literal["pypi", "pytorch"]
+# How a 200 response is spoiled: cut short after its headers promised more; served under a
+# content type no index uses; replaced by junk; or (pages only) listed without any hashes.
+Mangle = Literal["truncate", "content-type", "garbage", "strip-hashes"]
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
 
@@ -133,6 +138,7 @@ class _ServerState:
     auth: str | None = None
     tampered: set[str] = field(default_factory=set)
     delays: dict[str, float] = field(default_factory=dict)
+    mangles: dict[str, Mangle] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -149,6 +155,30 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(head=False)
 
     def _send(self, status: int, body: bytes, content_type: str, head: bool) -> None:
+        mangle = self._mangle() if status == 200 else None
+        if mangle == "strip-hashes":
+            if content_type == JSON_TYPE:
+                page = json.loads(body)
+                for entry in page["files"]:
+                    entry["hashes"] = {}
+                body = json.dumps(page).encode()
+            else:
+                body = re.sub(rb"#sha256=[0-9a-f]+", b"", body)
+        elif mangle == "content-type":
+            content_type = "application/x-envlock-test"
+        elif mangle == "garbage":
+            body = b"<html><a href=\x00\xff\xfe" + bytes(range(256)) * 4 + b"<<<<</a"
+            content_type = "text/html"
+        elif mangle == "truncate" and not head:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -157,6 +187,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+    def _mangle(self) -> Mangle | None:
+        path = unquote(urlsplit(self.path).path)
+        with self.server.state.lock:
+            return next(
+                (m for p, m in self.server.state.mangles.items() if path.startswith(p)), None
+            )
 
     def _respond(self, *, head: bool) -> None:
         state = self.server.state
@@ -219,6 +256,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: _ServerState
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (a timeout, a cut-short body) is expected here: stay quiet
+        instead of printing a traceback into the captured stderr of the test."""
+
 
 class IndexServer:
     """Serve index roots on 127.0.0.1: ``IndexServer({"/simple": (root, "pypi")})``."""
@@ -246,6 +287,12 @@ class IndexServer:
     def clear_faults(self) -> None:
         with self._server.state.lock:
             self._server.state.faults.clear()
+            self._server.state.mangles.clear()
+
+    def mangle(self, path_prefix: str, how: Mangle) -> None:
+        """Spoil successful responses under a path (see Mangle); clear_faults() undoes it."""
+        with self._server.state.lock:
+            self._server.state.mangles[path_prefix] = how
 
     def require_auth(self, user: str | None, password: str | None) -> None:
         """Demand HTTP Basic credentials on every request; ``None`` turns that off."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from envlock import __version__
 from envlock.errors import EnvlockError, HashMismatchError, IndexUnavailableError
+from envlock.io.http import timeout_s
 from envlock.urls import redact_url, split_credentials
 
 _CHUNK = 1 << 20
@@ -45,7 +46,9 @@ def _fetch(item: Download, auth: Callable[[str], tuple[str, str] | None]) -> boo
     url, user, password = split_credentials(item.url)
     credentials = (user, password or "") if user is not None else auth(url)
     try:
-        with requests.get(url, headers=headers, auth=credentials, stream=True, timeout=60) as r:
+        with requests.get(
+            url, headers=headers, auth=credentials, stream=True, timeout=timeout_s(60)
+        ) as r:
             if r.status_code == 416 or (offset and r.status_code == 200):
                 offset = 0  # the server does not resume: start over
             if r.status_code >= 400 and r.status_code != 416:

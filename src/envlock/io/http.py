@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 from envlock import __version__
+
+
+def timeout_s(default: float) -> float:
+    """ENVLOCK_HTTP_TIMEOUT (seconds) for envlock's own requests, as for uv's."""
+    try:
+        return float(os.environ.get("ENVLOCK_HTTP_TIMEOUT") or default)
+    except ValueError:
+        return default
 
 
 def http_status(url: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> int | None:

@@ -58,6 +58,13 @@ def clean_environment(environ: Mapping[str, str], extra: Mapping[str, str] = {})
     }
     # pip reads PIP_CONFIG_FILE=/dev/null as "no config file"; harmless for uv.
     env["PIP_CONFIG_FILE"] = os.devnull
+    # envlock's own network settings, for every uv it runs (lock, sync, venv).
+    for ours, theirs in (
+        ("ENVLOCK_HTTP_TIMEOUT", "UV_HTTP_TIMEOUT"),
+        ("ENVLOCK_HTTP_RETRIES", "UV_HTTP_RETRIES"),
+    ):
+        if environ.get(ours):
+            env[theirs] = environ[ours]
     env.update(extra)
     return env
 

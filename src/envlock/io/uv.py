@@ -40,10 +40,11 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _prober(project: UvProject) -> Callable[[str], int | None]:
-    user = project.credentials.get("UV_INDEX_PYTORCH_USERNAME")
-    password = project.credentials.get("UV_INDEX_PYTORCH_PASSWORD", "")
-    auth = (user, password) if user is not None else None
-    return lambda url: http_status(url, auth)
+    def probe(url: str) -> int | None:
+        base = next((b for b in project.auth if url.startswith(b + "/")), None)
+        return http_status(url, project.auth_for(base) if base else None)
+
+    return probe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,14 +63,7 @@ def lock_with_uv(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> UvOutcome:
     """Write the project in a temp dir, `uv lock` it, `uv export` it as PEP 751, read both."""
-    extra = dict(project.credentials)
-    for ours, theirs in (
-        ("ENVLOCK_HTTP_TIMEOUT", "UV_HTTP_TIMEOUT"),
-        ("ENVLOCK_HTTP_RETRIES", "UV_HTTP_RETRIES"),
-    ):
-        if environ.get(ours):
-            extra[theirs] = environ[ours]
-    env = proc.clean_environment(environ, extra)
+    env = proc.clean_environment(environ, project.credentials)
     common = [
         "--no-config",
         # envlock's own interpreter: never a pyenv shim or another PATH lookup.

@@ -136,6 +136,9 @@ def _failure(stderr: str, what: str) -> EnvlockError:
             "do not match the hashes",
             "bad crc",
             "failed to extract archive",
+            # bytes that are not even a wheel: uv unpacks while it hashes, and says so first
+            "invalid package format",
+            "failed to read from zip file",
         )
     ):
         return HashMismatchError(

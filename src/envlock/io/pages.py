@@ -1,0 +1,110 @@
+"""Which files an index lists for a project, and with which hashes (PEP 503 HTML, PEP 691 JSON).
+
+uv fills in a sha256 for a file its index lists without one by downloading it, silently (trust
+on first use). envlock reads the project pages itself after resolving, so a lock never holds
+a hash that no index vouched for unless the user asked for that (``--hash-missing=download``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
+from urllib.parse import unquote, urljoin, urlsplit
+
+from envlock import __version__
+from envlock.errors import IndexUnavailableError
+from envlock.io.http import timeout_s
+from envlock.urls import redact_url
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+# Algorithms envlock accepts as "the index vouched for this file" (PEP 503 allows these).
+_SECURE = ("sha256", "sha384", "sha512")
+
+Listing = dict[str, dict[str, str]]  # filename -> {algorithm: hex digest}
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)
+
+
+def _filename(href: str, page_url: str) -> str:
+    return unquote(urlsplit(urljoin(page_url, href)).path.rsplit("/", 1)[-1])
+
+
+def parse_page(body: bytes, content_type: str, page_url: str) -> Listing:
+    """The files a project page lists with their hashes; raises ValueError if unreadable."""
+    listing: Listing = {}
+    if content_type.split(";", maxsplit=1)[0].strip() == JSON_TYPE:
+        data = json.loads(body)
+        for entry in data["files"]:
+            hashes = entry.get("hashes") or {}
+            listing[str(entry["filename"])] = {str(k): str(v) for k, v in hashes.items()}
+        return listing
+    parser = _Anchors()
+    parser.feed(body.decode("utf-8"))
+    parser.close()
+    for href in parser.hrefs:
+        fragment = urlsplit(href).fragment
+        algorithm, _, digest = fragment.partition("=")
+        listing[_filename(href, page_url)] = {algorithm: digest} if digest else {}
+    return listing
+
+
+def vouched(hashes: Mapping[str, str]) -> bool:
+    return any(hashes.get(a) for a in _SECURE)
+
+
+def fetch_listing(index_url: str, project: str, auth: tuple[str, str] | None) -> Listing:
+    import requests  # noqa: PLC0415 - only when a non-PyPI index is in the lock
+
+    page_url = f"{index_url.rstrip('/')}/{project}/"
+    shown = redact_url(page_url)
+    try:
+        response = requests.get(
+            page_url,
+            auth=auth,
+            timeout=timeout_s(30),
+            headers={
+                "User-Agent": f"envlock/{__version__}",
+                "Accept": f"{JSON_TYPE}, text/html;q=0.5",
+            },
+        )
+    except requests.RequestException as exc:
+        raise IndexUnavailableError(
+            f"could not read {shown} to check its hashes: {type(exc).__name__}",
+            hint="Check the network/proxy and run `envlock lock` again; the previous lock was "
+            "left as it was.",
+        ) from None
+    if response.status_code != 200:
+        raise IndexUnavailableError(
+            f"{shown} answered HTTP {response.status_code} when envlock checked its hashes",
+            hint="Check the index URL and credentials; the previous lock was left as it was.",
+        )
+    try:
+        return parse_page(response.content, response.headers.get("Content-Type", ""), page_url)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IndexUnavailableError(
+            f"{shown} is not a readable project page ({type(exc).__name__})",
+            hint="The index served something other than a PEP 503/691 page; check its URL.",
+        ) from None
+
+
+def fetch_listings(
+    wanted: Sequence[tuple[str, str]],
+    auth: Callable[[str], tuple[str, str] | None],
+    workers: int = 8,
+) -> dict[tuple[str, str], Listing]:
+    """(index URL, project) -> listing, fetched in parallel."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {key: pool.submit(fetch_listing, key[0], key[1], auth(key[0])) for key in wanted}
+        return {key: future.result() for key, future in futures.items()}
