@@ -157,6 +157,14 @@ class Routing:
     by_kind: Mapping[VariantKind, tuple[NormalizedName, ...]]
     source: str = ""
 
+    @property
+    def family(self) -> tuple[NormalizedName, ...]:
+        """Every name that, in a lock from a PyTorch index, must come from that index."""
+        names = {*self.always, *self.if_requested}
+        for kind_names in self.by_kind.values():
+            names |= set(kind_names)
+        return tuple(sorted(names))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Channels:
@@ -372,6 +380,7 @@ class Selection:
     companions: Mapping[NormalizedName, SpecifierSet]  # torchvision/torchaudio pairings
     platforms: tuple[PlatformChoice, ...]
     routed: tuple[NormalizedName, ...]  # names pinned to the variant index
+    family: tuple[NormalizedName, ...] = ()  # every torch-family name (routed or not)
     extra_requirements: tuple[str, ...]  # direct deps added for the variant (e.g. rocm triton)
     index_url: str | None  # the variant index, when any platform uses it (with credentials)
     explanation: str
@@ -565,6 +574,7 @@ def select_variant(
         companions=companions,
         platforms=tuple(choices),
         routed=routed,
+        family=channels.routing.family,
         extra_requirements=extra,
         index_url=index_url if uses_index else None,
         explanation=explain(spec, release, variant, choices),

@@ -559,6 +559,8 @@ def check_routing(
     """
     routed = set(selection.routed)
     for package in lock.packages:
+        if package.name in selection.family and package.name not in routed:
+            _refuse_unrouted_family(package, selection, spec, pypi_index)
         if package.name not in routed:
             continue
         for choice in selection.platforms:
@@ -576,3 +578,22 @@ def check_routing(
                     hint=f"If another package pulls in {package.name}, name it in [torch] "
                     "(vision/audio) or [packages] so envlock pins it to the right index.",
                 )
+
+
+def _refuse_unrouted_family(
+    package: Package, selection: Selection, spec: Spec, pypi_index: str
+) -> None:
+    """A torch-family package pulled in by another package came from PyPI, where the lock's
+    torch comes from a PyTorch index: a build mismatch at best, dependency confusion at worst."""
+    for choice in selection.platforms:
+        if choice.origin is not TorchOrigin.PYTORCH_INDEX:
+            continue
+        if not _applies(package.marker, platform_environment(choice.platform, spec.python)):
+            continue
+        raise ResolutionError(
+            f"{package.name} {package.version} for {choice.platform.value} came from "
+            f"{package.index or pypi_index} as a dependency of another package, but this "
+            f"lock's torch comes from the PyTorch {selection.variant.name} index",
+            hint=f"Name {package.name} in [packages] so envlock takes it from the "
+            f"{selection.variant.name} index too (as uv's --torch-backend would).",
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tests.support.wheels import Dist
 
@@ -78,6 +80,28 @@ def _cu118() -> list[Dist]:
     ]
 
 
+def _family() -> dict[str, list[str]]:
+    """channels/family.toml's routing: the names the dependency-confusion tests cover."""
+    path = Path(__file__).resolve().parents[2] / "channels" / "family.toml"
+    routing = tomllib.loads(path.read_text())["routing"]
+    return {
+        "if-requested": list(routing["if-requested"]),
+        "by-kind": [n for names in routing["by-kind"].values() for n in names],
+    }
+
+
+IF_REQUESTED = tuple(_family()["if-requested"])
+BY_KIND = tuple(_family()["by-kind"])
+
+
+def _requested_family(label: str) -> list[Dist]:
+    """Every if-requested torch-family name, built for the variant (needs torch 2.6)."""
+    return [
+        Dist(name=name, version=f"1.0.0+{label}", requires_dist=("torch==2.6.0",))
+        for name in IF_REQUESTED
+    ]
+
+
 def pytorch_variants() -> dict[str, list[Dist]]:
     """download.pytorch.org/whl/<variant>/: local-version wheels, most without upload times."""
     mirrored = [
@@ -104,7 +128,7 @@ def pytorch_variants() -> dict[str, list[Dist]]:
     torch214 = _cp("311:manylinux_2_28_x86_64", "311:manylinux_2_28_aarch64")
     return {
         "cu124": _torch26("cu124", _cuda12_deps("9.1.0.70")) + mirrored,
-        "cu126": _torch26("cu126", _cuda12_deps("9.5.1.17")),
+        "cu126": _torch26("cu126", _cuda12_deps("9.5.1.17")) + _requested_family("cu126"),
         "cu118": _cu118(),
         "cpu": _torch26("cpu", (), tags=aarch)
         + [
@@ -225,6 +249,19 @@ def pypi() -> list[Dist]:
         Dist(name="torch", version="2.6.9", upload_time=_t(2025, 3)),
         Dist(name="torchvision", version="0.21.9", upload_time=_t(2025, 3)),
         Dist(name="pytorch-triton-rocm", version="9.9.9", upload_time=_t(2025, 3)),
+        Dist(name="torchaudio", version="2.6.9", upload_time=_t(2025, 3)),
+        *(
+            Dist(name=name, version="99.0.0", upload_time=_t(2025, 3))
+            for name in (*IF_REQUESTED, *BY_KIND)
+            if name != "pytorch-triton-rocm"
+        ),
+        # A harmless-looking package that pulls in a torch-family name from PyPI.
+        Dist(
+            name="helper-pulls-torchao",
+            version="1.0.0",
+            requires_dist=("torchao",),
+            upload_time=_t(2025, 3),
+        ),
         # CUDA runtime wheels and triton.
         Dist(name="nvidia-cudnn-cu12", version="9.1.0.70", tags=manylinux, upload_time=_t(2024, 6)),
         Dist(

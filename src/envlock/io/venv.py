@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from envlock.errors import (
     EnvlockError,
@@ -18,7 +20,7 @@ from envlock.errors import (
 )
 from envlock.io import proc
 from envlock.io.uv import cache_dir, uv_binary
-from envlock.urls import redact_text
+from envlock.urls import redact_text, split_credentials
 
 MARKER_FILE = ".envlock-sync.json"
 _QUERY = (
@@ -171,6 +173,26 @@ def _failure(stderr: str, what: str) -> EnvlockError:
     )
 
 
+def _credentialed_indexes(environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Private indexes from ENVLOCK_*_INDEX_URL as named uv indexes, their credentials in the
+    environment (never on the command line): uv then authenticates the lock's artifact URLs
+    on those indexes. The lock itself holds no credentials."""
+    args: list[str] = []
+    env: dict[str, str] = {}
+    for name, key in (
+        ("envlock-pypi", "ENVLOCK_PYPI_INDEX_URL"),
+        ("envlock-pytorch", "ENVLOCK_PYTORCH_INDEX_URL"),
+    ):
+        clean, user, password = split_credentials(environ.get(key, ""))
+        if user is None:
+            continue
+        upper = name.upper().replace("-", "_")
+        args += ["--index", f"{name}={clean}"]
+        env[f"UV_INDEX_{upper}_USERNAME"] = user
+        env[f"UV_INDEX_{upper}_PASSWORD"] = password or ""
+    return args, env
+
+
 def install_exact(
     python: Path,
     requirements: str,
@@ -199,6 +221,7 @@ def install_exact(
             )
             else []
         )
+        index_args, index_env = _credentialed_indexes(environ)
         result = proc.run_echoing(
             [
                 uv_binary(),
@@ -212,9 +235,10 @@ def install_exact(
                 "--cache-dir",
                 cache_dir(environ),
                 "--no-python-downloads",
+                *index_args,
                 reqs,
             ],
-            env=proc.clean_environment(environ),
+            env=proc.clean_environment(environ, index_env),
             echo=echo,
             timeout=1800,
             timeout_error=IndexUnavailableError(
@@ -238,6 +262,18 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
                 hint="Use the default installer (--installer uv), or a Python with ensurepip.",
                 detail=seeded.stderr,
             )
+    # Private indexes: pip applies an index's credentials to artifact URLs under it. They go
+    # in the environment (not argv, which `ps` and --debug show), so this one step runs
+    # without --isolated: clean_environment() already dropped every PIP_* variable and set
+    # PIP_CONFIG_FILE to os.devnull, which makes pip read no configuration file at all.
+    private = " ".join(
+        environ[key]
+        for key in ("ENVLOCK_PYPI_INDEX_URL", "ENVLOCK_PYTORCH_INDEX_URL")
+        if split_credentials(environ.get(key, ""))[1] is not None
+    )
+    download_env = proc.clean_environment(
+        environ, {"PIP_EXTRA_INDEX_URL": private} if private else {}
+    )
     # Download and check every artifact first, so a bad hash changes nothing.
     with tempfile.TemporaryDirectory(prefix="envlock-wheels-") as wheels:
         fetched = proc.run(
@@ -245,7 +281,7 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
                 python,
                 "-m",
                 "pip",
-                "--isolated",
+                "--no-input",
                 "--disable-pip-version-check",
                 "download",
                 "--require-hashes",
@@ -256,7 +292,7 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
                 "-r",
                 reqs,
             ],
-            env=env,
+            env=download_env,
             timeout=1800,
         )
         if fetched.returncode != 0:
@@ -268,14 +304,13 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
                 "pip",
                 "--isolated",
                 "--disable-pip-version-check",
+                "--no-input",
                 "install",
                 "--require-hashes",
                 "--no-deps",
                 "--no-index",
-                "--find-links",
-                wheels,
                 "-r",
-                reqs,
+                _local_requirements(reqs, Path(wheels)),
             ],
             env=env,
             timeout=1800,
@@ -283,6 +318,20 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
     if installed.returncode != 0:
         raise _failure(installed.stderr, "installing the lock with pip")
     _pip_remove_extraneous(python, reqs, env)
+
+
+def _local_requirements(reqs: Path, wheels: Path) -> Path:
+    """The same hashed requirements, pointing at the files `pip download` just checked: a URL
+    requirement would make `pip install` fetch it again (and without the index credentials)."""
+    text = reqs.read_text(encoding="utf-8")
+    local = re.sub(
+        r" @ (\S+)",
+        lambda m: f" @ {(wheels / unquote(m.group(1).rsplit('/', 1)[-1])).as_uri()}",
+        text,
+    )
+    path = reqs.with_name("local-requirements.txt")
+    path.write_text(local, encoding="utf-8")
+    return path
 
 
 def _pip_remove_extraneous(python: Path, reqs: Path, env: Mapping[str, str]) -> None:
