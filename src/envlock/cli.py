@@ -865,6 +865,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode, click returns (not raises) the code of a typer.Exit.
         returned = app(args=argv, standalone_mode=False)
+        if returned == 130:  # typer turns Ctrl-C into a returned 130
+            err.print("error: interrupted")
+            err.print(_INTERRUPTED_HINT, markup=False)
         if isinstance(returned, int) and returned:
             sys.exit(returned)
     except EnvlockError as exc:

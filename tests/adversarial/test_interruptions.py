@@ -84,3 +84,53 @@ def test_a_swap_cut_short_is_undone(
     assert result.code == 0
     assert "already matches" in result.stderr  # the old venv came back, complete
     assert not (fixture_env / "..venv.envlock-old").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_lock_keeps_the_old_lock(
+    fixture_env: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path_factory: pytest.TempPathFactory,
+    sig: signal.Signals,
+) -> None:
+    """Killed while uv is resolving (the fixture PyPI stalls a page): the previous lock is
+    byte-identical, nothing else is left in the project, and the next lock just works."""
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    lock_path = fixture_env / "pylock.toml"
+    before = lock_path.read_bytes()
+    listing = sorted(p.name for p in fixture_env.iterdir())
+    spec = fixture_env / "torchenv.toml"
+    spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\ndatasets = "*"'))
+    env = {**os.environ, "ENVLOCK_CACHE_DIR": str(tmp_path_factory.mktemp("cold-cache"))}
+    page = "/simple/datasets/"
+    indexes.pypi_server.delay(page, 5)
+    try:
+        asked = len([r for r in indexes.pypi_server.requests if r == page])
+        run = subprocess.Popen(
+            [sys.executable, "-m", "envlock", "lock"],
+            cwd=fixture_env,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while len([r for r in indexes.pypi_server.requests if r == page]) == asked:
+            assert time.monotonic() < deadline, "uv never asked for the stalled page"
+            time.sleep(0.05)
+        run.send_signal(sig)
+        _, stderr = run.communicate(timeout=60)
+    finally:
+        indexes.pypi_server.delay(page, 0)
+    assert run.returncode != 0
+    if sig is signal.SIGINT:
+        assert run.returncode == 130, (run.returncode, stderr)
+        assert "error: interrupted" in stderr
+        assert "Traceback" not in stderr
+    assert lock_path.read_bytes() == before
+    assert sorted(p.name for p in fixture_env.iterdir()) == listing
+    result = cli("lock")  # no stale file lock, no leftovers in the way
+    assert result.code == 0, result.stderr
+    assert b"datasets" in lock_path.read_bytes()
