@@ -999,7 +999,10 @@ def _build(
         if problems:
             raise MaterialiseError(
                 "the installed packages have unmet dependencies (is the lock complete?)",
-                hint="Re-create the lock with `envlock lock --upgrade`.",
+                hint="The venv was left as it was. The lock was resolved from the index's "
+                "metadata, and an installed wheel declares more than that metadata did (a broken "
+                "or tampered index?): report it, and add the missing package to [packages] to "
+                "work around it. For a lock edited by hand, run `envlock lock --upgrade`.",
                 detail=problems,
             )
         site = venv.purelib_of(workdir, interpreter.minor)

@@ -4,6 +4,7 @@ leaves the previous lock / venv / bundle as it was."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from envlock.errors import ExitCode
 from tests.adversarial.test_malformed import assert_refused
 from tests.conftest import Cli
-from tests.support.indexes import IndexServer, Mangle, StandardIndexes
+from tests.support import catalog
+from tests.support.indexes import IndexServer, Mangle, StandardIndexes, write_index
+from tests.support.wheels import Dist, metadata_text
 from tests.test_lock_e2e import write_spec
 
 SPEC_PACKAGES = 'six = "*"\nnumpy = "*"'
@@ -205,3 +208,55 @@ def test_bundle_download_fault_keeps_only_verified_files(
     faults.pypi_server.clear_faults()
     faults.pypi_server.delay("/simple/datasets/files/", 0)
     assert cli("bundle", "-o", "offline").code == 0  # and the next run finishes the job
+
+
+# ---------------------------------------------------------------------------------------
+# a .metadata file that disagrees with its wheel (and a page that vouches for the lie)
+
+
+def test_metadata_that_disagrees_with_its_wheel_is_caught_before_the_venv_changes(
+    fixture_env: Path,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The index's PEP 658 metadata for liar 1.0.0 omits a dependency its wheel declares. The
+    lock (made from metadata, as uv and pip do) lacks it; sync checks the installed set and
+    refuses before anything replaces the venv, naming the missing requirement."""
+    root = tmp_path_factory.mktemp("lying-index")
+    liar = Dist(name="liar", version="1.0.0", requires_dist=("needed-dep",))
+    write_index(
+        root / "pypi",
+        "/simple",
+        [*catalog.pypi(), liar, Dist(name="needed-dep", version="1.0.0")],
+        style="pypi",
+    )
+    files = root / "pypi" / "liar" / "files"
+    (metadata,) = files.glob("*.whl.metadata")
+    honest = hashlib.sha256(metadata.read_bytes()).hexdigest()
+    lie = metadata_text(Dist(name="liar", version="1.0.0")).encode()
+    metadata.write_bytes(lie)
+    for page in (root / "pypi" / "liar").glob("index.*"):
+        page.write_text(page.read_text().replace(honest, hashlib.sha256(lie).hexdigest()))
+
+    with IndexServer({"/simple": (root / "pypi", "pypi")}) as server:
+        monkeypatch.setenv("ENVLOCK_PYPI_INDEX_URL", f"{server.base_url}/simple")
+        monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("liar-cache")))
+        write_spec(fixture_env, packages='six = "*"')
+        assert cli("lock").code == 0
+        assert cli("sync", "--venv", ".venv").code == 0
+        before = sorted(p.name for p in (fixture_env / ".venv").rglob("*.dist-info"))
+        spec = fixture_env / "torchenv.toml"
+        spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\nliar = "*"'))
+        assert cli("lock").code == 0
+        assert "needed-dep" not in (fixture_env / "pylock.toml").read_text()
+
+        for installer in ("uv", "pip"):
+            result = cli("sync", "--venv", ".venv", "--installer", installer)
+            assert_refused(result, ExitCode.MATERIALISE)
+            assert "needed-dep" in result.stderr
+            assert "tampered index" in result.stderr
+            assert sorted(p.name for p in (fixture_env / ".venv").rglob("*.dist-info")) == before
+            fresh = cli("sync", "--venv", ".venv-new", "--installer", installer)
+            assert_refused(fresh, ExitCode.MATERIALISE)
+            assert not (fixture_env / ".venv-new").exists()
