@@ -866,6 +866,11 @@ def sync(
     """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
 
     Two syncs from one lock take turns (an advisory lock on the lock file)."""
+    if venv_path.is_symlink():  # the swap would replace the link, not fill its target
+        raise MaterialiseError(
+            f"{venv_path} is a symbolic link; refusing to replace it",
+            hint=f"Sync the link's target directly: envlock sync --venv {venv_path.resolve()}",
+        )
     if not lock_path.is_file():
         read_lock(lock_path)  # the clear "does not exist" error
     with files.exclusive(lock_path):
@@ -1308,6 +1313,13 @@ def write_output(path: Path, text: str) -> None:
     files.write_atomic(path, text)
 
 
+def write_output_dir(directory: Path, texts: Mapping[str, str]) -> None:
+    """Files into an output directory the user named; a symlinked directory is refused."""
+    files.refuse_symlink(directory)
+    for name, text in texts.items():
+        files.write_atomic(directory / name, text)
+
+
 # --------------------------------------------------------------------------------------
 # bundle
 
@@ -1341,6 +1353,7 @@ def bundle(
     )
 
     env = os.environ if environ is None else environ
+    files.refuse_symlink(output)
     text, lock, meta = _read_envlock_lock(lock_path)
     wanted = tuple(platforms) or meta.platforms
     for name in wanted:

@@ -779,8 +779,9 @@ def export_dockerfile(
         user=user,
         base_digest=base_digest,
     )
-    api.write_output(output / "Dockerfile", result.dockerfile)
-    api.write_output(output / "requirements.txt", result.requirements)
+    api.write_output_dir(
+        output, {"Dockerfile": result.dockerfile, "requirements.txt": result.requirements}
+    )
     err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
 
 

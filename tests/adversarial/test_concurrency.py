@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.pylock import Pylock
 
 from tests.conftest import Cli
@@ -68,3 +69,47 @@ def test_two_syncs_of_one_venv_at_once(fixture_env: Path, cli: Cli, tmp_path: Pa
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert "already matches" in "".join(err for _, err in outputs)
     assert cli("verify", "--venv", ".venv").code == 0
+
+
+SYMLINK_OUTPUTS = {
+    "init": (("init", "--cuda", "cpu", "--force", "--path", "LINK"), "file"),
+    "export-requirements": (("export", "requirements", "-o", "LINK"), "file"),
+    "export-conda": (("export", "conda", "-o", "LINK"), "file"),
+    "export-dockerfile": (("export", "dockerfile", "-o", "LINK"), "dir"),
+    "bundle": (("bundle", "-o", "LINK"), "dir"),
+    "sync": (("sync", "--venv", "LINK"), "dir"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(SYMLINK_OUTPUTS))
+def test_every_output_that_is_a_symlink_is_refused(
+    command: str, fixture_env: Path, cli: Cli, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An output path that is a symbolic link (to a file or a directory elsewhere) is refused:
+    envlock neither follows it nor replaces it, and the target is untouched."""
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    args, kind = SYMLINK_OUTPUTS[command]
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    if kind == "file":
+        target = elsewhere / "precious.txt"
+        target.write_text("keep me\n")
+    else:
+        target = elsewhere / "precious"
+        target.mkdir()
+        (target / "keep.txt").write_text("keep me\n")
+    link = fixture_env / "LINK"
+    link.symlink_to(target)
+    before = sorted(p.name for p in fixture_env.iterdir())
+
+    result = cli(*args)
+
+    assert result.code == 7, result.stderr
+    assert "symbolic link" in result.stderr
+    assert "hint:" in result.stderr
+    assert link.is_symlink()
+    if kind == "file":
+        assert target.read_text() == "keep me\n"
+    else:
+        assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in fixture_env.iterdir()) == before

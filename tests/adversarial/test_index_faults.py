@@ -46,6 +46,8 @@ def cold(
 def _inject(server: IndexServer, path: str, fault: Fault) -> None:
     if isinstance(fault, int):
         server.fail(path, fault)
+    elif fault == "tamper":  # a valid wheel with other bytes than the lock pinned
+        server.tamper("datasets-3.2.0-py3-none-any.whl")
     elif fault == "stall":
         server.delay(path, 4)
     else:
@@ -57,6 +59,7 @@ def faults(indexes: StandardIndexes) -> Iterator[StandardIndexes]:
     yield indexes
     for server in (indexes.pypi_server, indexes.pytorch_server):
         server.clear_faults()
+        server.untamper()
         server.delay("/", 0)
         for path in list(server._server.state.delays):
             server.delay(path, 0)
@@ -159,7 +162,7 @@ def test_hash_check_reads_only_non_pypi_pages(
 # sync and bundle download artifacts: a fault changes nothing
 
 
-WHEEL_FAULTS: list[Fault] = [403, 404, 500, "stall", "truncate", "garbage"]
+WHEEL_FAULTS: list[Fault] = [403, 404, 500, "stall", "truncate", "garbage", "tamper"]
 
 
 @pytest.mark.parametrize("fault", WHEEL_FAULTS, ids=str)
@@ -178,9 +181,9 @@ def test_sync_download_fault_leaves_the_venv_alone(
     result = cli("sync", "--venv", ".venv")
     fresh = cli("sync", "--venv", ".venv-new")
 
-    expected = ExitCode.HASH if fault == "garbage" else ExitCode.INDEX
+    expected = ExitCode.HASH if fault in ("garbage", "tamper") else ExitCode.INDEX
     for outcome in (result, fresh):
-        assert outcome.code in (expected, ExitCode.HASH), outcome.stderr
+        assert outcome.code == expected, outcome.stderr
         assert "Traceback" not in outcome.stderr
         assert re.search(r"^hint: ", outcome.stderr, re.M), outcome.stderr
     assert sorted(p.name for p in (cold / ".venv").rglob("*.dist-info")) == before
@@ -198,7 +201,10 @@ def test_bundle_download_fault_keeps_only_verified_files(
 
     result = cli("bundle", "-o", "offline")
 
-    assert result.code in (ExitCode.INDEX, ExitCode.HASH), result.stderr
+    # Other bytes are a hash failure; an HTTP error, a stall or a connection that closes before
+    # the whole file arrived (resumable) are the index family's.
+    hashed = ("garbage", "tamper")
+    assert result.code == (ExitCode.HASH if fault in hashed else ExitCode.INDEX), result.stderr
     assert "datasets-3.2.0" in result.stderr
     assert re.search(r"^hint: ", result.stderr, re.M)
     wheels = cold / "offline" / "wheels"
@@ -206,6 +212,7 @@ def test_bundle_download_fault_keeps_only_verified_files(
     for wheel in wheels.glob("*.whl"):  # whatever is there is whole and verified
         assert "datasets" not in wheel.name
     faults.pypi_server.clear_faults()
+    faults.pypi_server.untamper()
     faults.pypi_server.delay("/simple/datasets/files/", 0)
     assert cli("bundle", "-o", "offline").code == 0  # and the next run finishes the job
 

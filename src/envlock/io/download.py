@@ -61,8 +61,14 @@ def _fetch(item: Download, auth: Callable[[str], tuple[str, str] | None]) -> boo
                 for chunk in r.iter_content(_CHUNK):
                     handle.write(chunk)
     except requests.RequestException as exc:
+        why = {
+            "ChunkedEncodingError": "the connection closed before the whole file arrived",
+            "ConnectionError": "could not connect",
+            "ReadTimeout": "the server stopped answering",
+            "ConnectTimeout": "the connection timed out",
+        }.get(type(exc).__name__, type(exc).__name__)
         raise IndexUnavailableError(
-            f"downloading {redact_url(url)} failed: {type(exc).__name__}",
+            f"downloading {redact_url(url)} failed: {why}",
             hint="Run the same command again: completed files are kept and it resumes.",
         ) from None
     got = part.stat().st_size
