@@ -617,10 +617,10 @@ def sync(
 ) -> None:
     """Make a venv exactly the lock: install by URL and sha256, remove everything else.
 
-    Creates the venv (with the lock's Python, found on this machine) if it is missing: it is
-    built beside PATH and moved into place only when everything worked. An existing venv is
-    left as it was when the sync fails before changing it (hash mismatch, network, no wheel
-    for this platform). A second sync with nothing to do returns at once.
+    The venv (with the lock's Python, found on this machine) is built beside PATH and swapped
+    in only when everything worked: on a hash mismatch, a network failure, Ctrl-C or even
+    SIGKILL, the old venv stays at PATH. A second sync with nothing to do returns at once.
+    Credentials in ENVLOCK_*_INDEX_URL authenticate downloads from private indexes.
     """
     with _progress("Syncing…"):
         result = api.sync(
