@@ -294,3 +294,37 @@ def test_hostile_ambient_configuration_changes_nothing_for_any_command(
     _hostile(tmp_path_factory.mktemp("hostile"), fixture_env, monkeypatch)
     hostile = _outputs(fixture_env, cli, "run2q")
     assert hostile == clean
+
+
+def test_netrc_credentials_work_for_every_network_command(
+    fixture_env: Path,
+    indexes: StandardIndexes,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Credentials in a netrc file (NETRC), none in any URL: lock (uv and envlock's own page
+    reads), sync with both installers and bundle authenticate; nothing shows them."""
+    home = tmp_path_factory.mktemp("netrc-home")
+    netrc = home / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login bob password {TORCH_SECRET}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("netrc-cache")))
+    write_spec(fixture_env, packages='six = "*"')
+    for server in (indexes.pypi_server, indexes.pytorch_server):
+        server.require_auth("bob", TORCH_SECRET)
+    try:
+        results = [
+            cli("lock"),
+            cli("sync", "--venv", ".venv"),
+            cli("sync", "--venv", ".venv-pip", "--installer", "pip"),
+            cli("bundle", "-o", "offline"),
+        ]
+    finally:
+        for server in (indexes.pypi_server, indexes.pytorch_server):
+            server.require_auth(None, None)
+    for result in results:
+        assert result.code == 0, result.stderr
+        assert TORCH_SECRET not in result.stdout + result.stderr
+    assert _leaks(fixture_env) == []

@@ -33,6 +33,7 @@ _KEEP = frozenset(
         "SYSTEMROOT",  # Windows needs it for sockets
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
+        "NETRC",  # where credentials for private indexes live (uv, pip and envlock read it)
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "NO_PROXY",
