@@ -103,6 +103,7 @@ def test_family_package_from_pypi_is_fine_where_torch_comes_from_pypi(
 
 PYPI_SECRET = "pypi-S3CRET-token-1f2e"
 TORCH_SECRET = "torch-S3CRET-pass-9a8b"
+AMBIENT_SECRET = "ambient-S3CRET-7c6d"
 
 
 @pytest.fixture
@@ -137,15 +138,20 @@ def _leaks(root: Path) -> list[str]:
     for path in root.rglob("*"):
         if path.is_file() and not path.is_symlink():
             data = path.read_bytes()
-            if PYPI_SECRET.encode() in data or TORCH_SECRET.encode() in data:
+            if any(x.encode() in data for x in (PYPI_SECRET, TORCH_SECRET, AMBIENT_SECRET)):
                 found.append(str(path))
     return found
 
 
 def test_credentials_never_reach_output_logs_or_files(
-    authenticated: Path, fixture_env: Path, cli: Cli
+    authenticated: Path, fixture_env: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_spec(fixture_env, packages='six = "*"\nnumpy = "*"')
+    # Secrets envlock does not use but finds in the environment: never echoed either.
+    monkeypatch.setenv("UV_INDEX_PYTORCH_PASSWORD", AMBIENT_SECRET)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://u:{AMBIENT_SECRET}@127.0.0.1:9/simple")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://u:{AMBIENT_SECRET}@127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     runs: list[tuple[tuple[str, ...], Result]] = []
 
     def run(*args: str) -> Result:
@@ -181,8 +187,8 @@ def test_credentials_never_reach_output_logs_or_files(
 
     for args, result in runs:
         text = result.stdout + result.stderr
-        assert PYPI_SECRET not in text, args
-        assert TORCH_SECRET not in text, args
+        for secret in (PYPI_SECRET, TORCH_SECRET, AMBIENT_SECRET):
+            assert secret not in text, args
     assert any("debug: run:" in r.stderr for _, r in runs)  # the logs were really on
     assert _leaks(fixture_env) == []
     assert _leaks(authenticated) == []  # envlock's uv cache
