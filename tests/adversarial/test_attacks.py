@@ -63,6 +63,21 @@ def test_always_routed_names_come_from_the_variant_index(
         assert _package(lock, name) == (version, f"{indexes.pytorch_url}/cu126")
 
 
+@pytest.mark.parametrize(
+    ("cuda", "variant", "triton"),
+    [("rocm6.2", "rocm6.2.4", "pytorch-triton-rocm"), ("xpu", "xpu", "pytorch-triton-xpu")],
+)
+def test_by_kind_triton_comes_from_the_variant_index(
+    cuda: str, variant: str, triton: str, fixture_env: Path, indexes: StandardIndexes, cli: Cli
+) -> None:
+    """ROCm and XPU torch need their own triton, which the PyPI fixture also serves at a
+    higher version (the names are not PyPI's to give)."""
+    write_spec(fixture_env, cuda=cuda, vision=False)
+    result = cli("lock")
+    assert result.code == 0, result.stderr
+    assert _package(_lock(fixture_env), triton) == ("3.2.0", f"{indexes.pytorch_url}/{variant}")
+
+
 def test_family_package_pulled_in_from_pypi_is_refused(
     fixture_env: Path, indexes: StandardIndexes, cli: Cli
 ) -> None:

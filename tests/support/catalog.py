@@ -154,6 +154,14 @@ def pytorch_variants() -> dict[str, list[Dist]]:
                 requires_dist=("torch==2.14.0", "numpy"),
             ),
         ],
+        "xpu": _torch26(
+            "xpu",
+            (f"pytorch-triton-xpu==3.2.0; {LINUX_X86}",),
+            tags=_cp("311:manylinux_2_28_x86_64"),
+        )[:1]
+        + [
+            Dist(name="pytorch-triton-xpu", version="3.2.0", tags=_cp("311:manylinux_2_28_x86_64")),
+        ],
         "rocm6.2.4": _torch26(
             "rocm6.2.4",
             (f"pytorch-triton-rocm==3.2.0; {LINUX_X86}",),
