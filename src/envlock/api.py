@@ -907,7 +907,7 @@ def _sync(
     recover_interrupted_sync(venv_path)
     lock_text, lock, meta = _read_envlock_lock(lock_path)
     system = probe.probe_system()
-    exists = venv.python_in(venv_path).exists()
+    exists = _sync_target_exists(venv_path)
     # Nothing to do? The marker records what the last sync installed from which lock bytes, for
     # which host and Python; checking it needs no subprocess at all.
     marker = venv.read_marker(venv_path) if exists else None
@@ -1055,6 +1055,24 @@ def _progress_line(line: str, report: Reporter) -> None:
         report(f"  {text}")
 
 
+def _sync_target_exists(venv_path: Path) -> bool:
+    """True for a venv to update, False for a path to create (missing or an empty directory);
+    anything else — a file, a project folder, /usr — is never replaced by the swap."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    if not os.path.lexists(venv_path):
+        return False
+    if venv_path.is_dir() and (venv_path / "pyvenv.cfg").is_file():
+        return venv.python_in(venv_path).exists()  # a broken venv is rebuilt
+    if venv_path.is_dir() and not any(venv_path.iterdir()):
+        return False
+    raise MaterialiseError(
+        f"{venv_path} exists and is not a virtual environment (no pyvenv.cfg); refusing to "
+        "replace it",
+        hint="Pass the path of a venv, or a new path (it is created).",
+    )
+
+
 def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:
     return _digest(f"{lock_text}\0{system.platform}\0{system.glibc}\0{python}")
 
@@ -1105,7 +1123,9 @@ def verify(
     if not python.exists():
         raise MaterialiseError(
             f"{venv_path} is not a virtual environment",
-            hint=f"Create it with `envlock sync --venv {venv_path}`.",
+            hint=f"Create it with `envlock sync --venv {venv_path}`."
+            if not os.path.lexists(venv_path)
+            else "Pass the path of the venv to check.",
         )
     interpreter = venv.query(python)
     facts = host if host is not None else probe.probe_system()

@@ -8,6 +8,7 @@ fixture indexes, so what is refused is refused by the code path users hit.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -253,3 +254,55 @@ def test_init_never_overwrites_an_existing_spec(case: str, isolated_env: Path, c
     result = cli("init", "--cuda", "cpu")
     assert_refused(result, ExitCode.USAGE)
     assert spec.read_bytes() == (bad if isinstance(bad, bytes) else bad.encode())
+
+
+def _fake_prefix(path: Path) -> None:
+    """A directory with bin/python but no pyvenv.cfg: a conda env, /usr, a project."""
+    (path / "bin").mkdir(parents=True)
+    (path / "bin" / "python").symlink_to(Path(sys.executable))
+    (path / "keep.txt").write_text("keep me\n")
+
+
+VENV_TARGETS: dict[str, Callable[[Path], None]] = {
+    "a-file": lambda p: p.write_text("keep me\n"),
+    "a-project-folder": lambda p: (p.mkdir(), (p / "keep.txt").write_text("keep me\n")),
+    "a-python-prefix": _fake_prefix,
+}
+
+
+@pytest.mark.parametrize("target", sorted(VENV_TARGETS))
+def test_sync_never_replaces_something_that_is_not_a_venv(
+    target: str, real_lock: tuple[str, str], fixture_env: Path, cli: Cli
+) -> None:
+    """The swap that makes sync safe would replace PATH: a file, a folder or a Python prefix
+    that is not a venv is refused (verify says what it is), an empty folder is filled."""
+    spec_text, lock_text = real_lock
+    (fixture_env / "torchenv.toml").write_text(spec_text)
+    (fixture_env / "pylock.toml").write_text(lock_text)
+    path = fixture_env / "target"
+    VENV_TARGETS[target](path)
+    before = _snapshot(fixture_env)
+
+    for args in (("sync", "--venv", "target"), ("sync", "--venv", "target", "--installer", "pip")):
+        result = cli(*args)
+        assert_refused(result, ExitCode.MATERIALISE)
+        assert "is not a virtual environment" in result.stderr
+    verify = cli("verify", "--venv", "target")
+    if target == "a-python-prefix":  # verify reads any Python (a conda env, an image's Python)
+        assert verify.code == ExitCode.CHECK_FAILED
+        assert "missing" in verify.stdout
+    else:
+        assert_refused(verify, ExitCode.MATERIALISE)
+        assert "envlock sync" not in verify.stderr  # it exists: syncing would not help
+    assert _snapshot(fixture_env) == before
+
+
+def test_sync_fills_an_empty_folder(
+    real_lock: tuple[str, str], fixture_env: Path, cli: Cli
+) -> None:
+    spec_text, lock_text = real_lock
+    (fixture_env / "torchenv.toml").write_text(spec_text)
+    (fixture_env / "pylock.toml").write_text(lock_text)
+    (fixture_env / "target").mkdir()
+    assert cli("sync", "--venv", "target").code == 0
+    assert cli("verify", "--venv", "target").code == 0
