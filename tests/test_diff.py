@@ -294,3 +294,14 @@ def test_git_setup_makes_git_diff_semantic_and_is_idempotent(repo: Path, cli: Cl
     assert "diff=envlock" not in (repo / ".gitattributes").read_text()
     raw = _git(repo, "diff", "HEAD~1", "HEAD", "--", "pylock.toml")
     assert 'version = "1.17.0"' in raw
+
+
+@pytest.mark.parametrize(
+    "side",
+    ["--output=pwned", "--output=pwned:pylock.toml", "-p", "--git-dir=/tmp", "--exec=touch pwned"],
+)
+def test_a_side_never_becomes_a_git_option(side: str, repo: Path, cli: Cli) -> None:
+    result = cli("diff", "--", side, "HEAD")
+    assert result.code == 2, result.stderr
+    assert "hint:" in result.stderr
+    assert not list(repo.glob("pwned*"))

@@ -22,7 +22,11 @@ def repo_root(cwd: Path) -> Path | None:
 
 
 def is_revision(rev: str, cwd: Path) -> bool:
-    result = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd)
+    if rev.startswith("-"):  # never let a "revision" become an option of git
+        return False
+    result = _git(
+        ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], cwd
+    )
     return result.returncode == 0
 
 
@@ -33,7 +37,7 @@ def show(rev: str, path: str, cwd: Path) -> str | None:
             f"{rev!r} is not a git revision here",
             hint="Use a commit, branch or tag (HEAD, main, v1.2), or a path to a lock file.",
         )
-    result = _git(["show", f"{rev}:{path}"], cwd)
+    result = _git(["show", "--end-of-options", f"{rev}:{path}"], cwd)
     if result.returncode != 0:
         return None
     return result.stdout
