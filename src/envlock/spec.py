@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -21,6 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock import _toml
 from envlock.errors import SpecError
+from envlock.urls import redact_text
 
 SPEC_FILENAME = "torchenv.toml"
 DEFAULT_PYPI_INDEX = "https://pypi.org/simple"
@@ -581,7 +583,17 @@ def _parse_indexes(problems: _Problems, table: Mapping[str, Any]) -> Indexes:
         if not isinstance(value, str) or not re.match(r"^(https?|file)://", value):
             problems.add(
                 f"indexes.{key}",
-                f"expected an http(s):// URL, got {value!r}",
+                "expected an http(s):// URL, got "
+                f"{redact_text(value) if isinstance(value, str) else value!r}",
+            )
+            continue
+        if urlsplit(value).username is not None:  # the value is not echoed: it holds a secret
+            problems.add(
+                f"indexes.{key}",
+                "the URL carries credentials, and torchenv.toml is meant to be committed",
+                f"Keep [indexes] {key} credential-free and put the URL with credentials in "
+                f"ENVLOCK_{key.upper()}_INDEX_URL (the environment); revoke the token if the "
+                "file was shared.",
             )
             continue
         values[key] = value.rstrip("/")

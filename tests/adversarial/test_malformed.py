@@ -193,6 +193,12 @@ SPEC_CASES: dict[str, Callable[[str], str | bytes]] = {
     "bad-specifier": lambda t: t + 'numpy = ">>2"\n',
     "bad-python": lambda t: t.replace('python = "3.11"', 'python = "3"'),
     "bad-index-url": lambda t: t + '\n[indexes]\npypi = "ftp://evil.example/simple"\n',
+    "index-url-with-credentials": lambda t: (
+        t + '\n[indexes]\npytorch = "https://bob:S3CRET@mirror.example/whl"\n'
+    ),
+    "bad-index-url-with-credentials": lambda t: (
+        t + '\n[indexes]\npypi = "ftp://bob:S3CRET@mirror.example/simple"\n'
+    ),
     "bad-exclude-newer": lambda t: t + '\n[resolution]\nexclude-newer = "yesterday"\n',
     "bad-variant-name": lambda t: t + '\n[variants."../../x"]\ncuda = "cpu"\n',
 }
@@ -216,6 +222,7 @@ def test_malformed_spec_refused(
     result = cli(*command)
 
     assert_refused(result, ExitCode.SPEC)
+    assert "S3CRET" not in result.stderr
     assert _snapshot(fixture_env) == before
     assert len(result.stderr) < 4000
 
