@@ -222,3 +222,17 @@ def test_platform_marker_over_all_targets_is_dropped() -> None:
     only_linux = filter_package(package, _targets(Platform.LINUX_X86_64, Platform.WINDOWS_X86_64))
     assert only_linux is not None
     assert only_linux.marker is not None  # it still tells windows apart
+
+
+def test_index_credentials_apply_to_the_index_and_files_on_its_host_only() -> None:
+    project = _project(
+        indexes=Indexes(
+            pypi="https://mirror.example/api/pypi/simple",
+            pytorch="https://bob:tok@torch.example:8443/whl",
+        )
+    )
+    assert project.auth_for("https://torch.example:8443/whl/cu126") == ("bob", "tok")
+    assert project.auth_for("https://torch.example:8443/files/torch.whl") == ("bob", "tok")
+    assert project.auth_for("https://torch.example/whl/cu126") is None  # another port
+    assert project.auth_for("http://torch.example:8443/whl/cu126") is None  # another scheme
+    assert project.auth_for("https://mirror.example/api/pypi/simple") is None  # no credentials

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.markers import Marker, default_environment
 from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
@@ -56,7 +57,12 @@ class UvProject:
     auth: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def auth_for(self, url: str) -> tuple[str, str] | None:
-        return self.auth.get(url.rstrip("/"))
+        """Credentials for an index URL or a file on the same host (mirrors often serve files
+        from another path than /simple), as uv applies them per realm."""
+        if url.rstrip("/") in self.auth:
+            return self.auth[url.rstrip("/")]
+        realm = urlsplit(url)[:2]
+        return next((v for k, v in self.auth.items() if urlsplit(k)[:2] == realm), None)
 
 
 def _toml_str(value: str) -> str:

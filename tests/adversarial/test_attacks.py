@@ -349,3 +349,23 @@ def test_netrc_credentials_work_for_every_network_command(
         assert result.code == 0, result.stderr
         assert TORCH_SECRET not in result.stdout + result.stderr
     assert _leaks(fixture_env) == []
+
+
+def test_hashless_file_on_a_private_index_fails_cleanly(
+    authenticated: Path, fixture_env: Path, indexes: StandardIndexes, cli: Cli
+) -> None:
+    """uv 0.13 does not send an index's credentials when it downloads a hashless file of that
+    index to hash it, so such a lock fails in uv (401) before envlock's own check: exit 5
+    naming the file and the status, nothing written, no secret shown."""
+    write_spec(fixture_env)
+    indexes.pytorch_server.mangle("/whl/cu126/torch/", "strip-hashes")
+    try:
+        results = [cli("lock"), cli("lock", "--hash-missing", "download")]
+    finally:
+        indexes.pytorch_server.clear_faults()
+    for result in results:
+        assert_refused(result, ExitCode.INDEX)
+        assert "401" in result.stderr and "to compute missing hashes" in result.stderr
+        assert TORCH_SECRET not in result.stdout + result.stderr
+    assert not (fixture_env / "pylock.toml").exists()
+    assert _leaks(fixture_env) == []
