@@ -313,3 +313,32 @@ def test_sync_fills_an_empty_folder(
     (fixture_env / "target").mkdir()
     assert cli("sync", "--venv", "target").code == 0
     assert cli("verify", "--venv", "target").code == 0
+
+
+def test_a_project_under_a_non_ascii_path_with_spaces_works(
+    real_lock: tuple[str, str], fixture_env: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names are not only in files: the project folder, the venv and the outputs may be
+    non-ASCII and contain spaces."""
+    project = fixture_env / "проект ü 空 间"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(fixture_env / "no-nvidia-smi"))  # any host
+    spec_text, _ = real_lock
+    (project / "torchenv.toml").write_text(spec_text)
+    for args in (
+        ("lock",),
+        ("lock", "--check"),
+        ("sync", "--venv", "vénv ü"),
+        ("sync", "--venv", "vénv pip", "--installer", "pip"),
+        ("verify", "--venv", "vénv ü", "--deep"),
+        ("export", "requirements", "-o", "réqs ü.txt"),
+        ("export", "conda", "-o", "énv.yml"),
+        ("export", "dockerfile", "-o", "ïmage dir"),
+        ("bundle", "-o", "bündle dir"),
+        ("sync", "--venv", "vénv offline", "--lock", "bündle dir/pylock.toml"),
+        ("diff", "pylock.toml", "bündle dir/pylock.toml"),
+        ("doctor",),
+    ):
+        result = cli(*args)
+        assert result.code == 0, (args, result.stderr)
