@@ -341,4 +341,5 @@ def test_a_project_under_a_non_ascii_path_with_spaces_works(
         ("doctor",),
     ):
         result = cli(*args)
-        assert result.code == 0, (args, result.stderr)
+        # doctor's verdict depends on the host's driver; here only that it read everything
+        assert result.code in ((0, 1) if args == ("doctor",) else (0,)), (args, result.stderr)
