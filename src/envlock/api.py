@@ -166,14 +166,12 @@ def check(
     """Every lock of the spec (one per variant) is fresh, or CheckFailed with the first reason."""
     env = os.environ if environ is None else environ
     spec = read_spec(spec_path)  # once, for every variant
-    names = [variant] if variant else [v.name for v in spec.variants]
     if spec.variants and lock_path is None:
-        results = tuple(
-            _freshness(spec.variant(n), spec_path, variant_lock_path(spec_path, n), env)
-            for n in names
-        )
+        names = [variant] if variant else [v.name for v in spec.variants]
+        targets = [(spec.variant(n), variant_lock_path(spec_path, n)) for n in names]
     else:
-        results = (_freshness(spec, spec_path, lock_path or default_lock_path(spec_path), env),)
+        targets = [(spec, lock_path or default_lock_path(spec_path))]
+    results = tuple(_freshness(one, spec_path, path, env) for one, path in targets)
     for result in results:
         if not result.fresh:
             # A spec that can never be locked is a spec error, not a stale lock (offline).
@@ -181,9 +179,7 @@ def check(
 
             indexes = effective_indexes(spec.indexes, env)
             channels = load_channels(SELECTION_FILES)
-            for one in (
-                [spec.variant(n) for n in names] if spec.variants and lock_path is None else [spec]
-            ):
+            for one, _ in targets:
                 select_variant(
                     one, channels, pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
                 )
@@ -323,7 +319,7 @@ def _check_index_hashes(
     from envlock.io import download, pages  # noqa: PLC0415 - only for non-PyPI indexes
 
     listings = pages.fetch_listings(wanted, project.auth_for)
-    unlisted: list[download.Download] = []
+    unlisted: list[PackageWheel | PackageSdist] = []
     for package in lock.packages:
         listing = listings.get((package.index or "", package.name))
         if listing is None:
@@ -342,17 +338,10 @@ def _check_index_hashes(
                     detail=f"index {listed['sha256']}\nuv    {ours}",
                 )
             if not pages.vouched(listed):
-                unlisted.append(
-                    download.Download(
-                        url=artifact.url or "",
-                        sha256=ours,
-                        size=artifact.size,
-                        dest=Path(artifact.filename),
-                    )
-                )
+                unlisted.append(artifact)
     if not unlisted:
         return []
-    urls = "\n".join(redact_url(d.url) for d in unlisted)
+    urls = "\n".join(redact_url(a.url or "") for a in unlisted)
     if policy is HashMissing.REFUSE:
         raise HashMismatchError(
             f"{len(unlisted)} file(s) in the lock are listed by their index without a hash",
@@ -365,7 +354,15 @@ def _check_index_hashes(
 
     report(f"Hashing {len(unlisted)} file(s) their index lists without a hash (downloading)")
     with tempfile.TemporaryDirectory(prefix="envlock-hash-") as tmp:
-        items = [replace(d, dest=Path(tmp) / d.dest.name) for d in unlisted]
+        items = [
+            download.Download(
+                url=a.url or "",
+                sha256=a.hashes.get("sha256", ""),
+                size=a.size,
+                dest=Path(tmp) / a.filename,
+            )
+            for a in unlisted
+        ]
         download.download_all(items, auth=project.auth_for, progress=report)
     return [
         f"{len(unlisted)} hash(es) were computed by downloading (their index lists none); "
@@ -1415,11 +1412,7 @@ def _index_auth(environ: Mapping[str, str]) -> Callable[[str], tuple[str, str] |
     """Credentials from ENVLOCK_*_INDEX_URL for artifacts on the same host (private mirrors)."""
     from urllib.parse import urlsplit  # noqa: PLC0415
 
-    from envlock.urls import split_credentials  # noqa: PLC0415
+    from envlock.urls import private_indexes  # noqa: PLC0415
 
-    hosts: dict[str, tuple[str, str]] = {}
-    for key in ("ENVLOCK_PYPI_INDEX_URL", "ENVLOCK_PYTORCH_INDEX_URL"):
-        clean, user, password = split_credentials(environ.get(key, ""))
-        if user is not None:
-            hosts[urlsplit(clean).netloc] = (user, password or "")
+    hosts = {urlsplit(i.clean).netloc: (i.user, i.password) for i in private_indexes(environ)}
     return lambda url: hosts.get(urlsplit(url).netloc)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.exceptions import TyperException
@@ -834,10 +834,14 @@ app.registered_commands.sort(
 # entry point
 
 
-_INTERRUPTED_HINT = (
-    "hint: nothing was half-written (locks, exports and venvs are replaced only when "
-    "complete; a bundle resumes where it stopped). Run the command again."
-)
+def _interrupted(what: str = "interrupted") -> NoReturn:
+    err.print(f"error: {what}")
+    err.print(
+        "hint: nothing was half-written (locks, exports and venvs are replaced only when "
+        "complete; a bundle resumes where it stopped). Run the command again.",
+        markup=False,
+    )
+    sys.exit(130)
 
 
 def _clip(text: str, limit: int = 600) -> str:
@@ -867,8 +871,7 @@ def main(argv: list[str] | None = None) -> None:
         # Without standalone mode, click returns (not raises) the code of a typer.Exit.
         returned = app(args=argv, standalone_mode=False)
         if returned == 130:  # typer turns Ctrl-C into a returned 130
-            err.print("error: interrupted")
-            err.print(_INTERRUPTED_HINT, markup=False)
+            _interrupted()
         if isinstance(returned, int) and returned:
             sys.exit(returned)
     except EnvlockError as exc:
@@ -879,9 +882,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err.print("error: aborted")
-        err.print(_INTERRUPTED_HINT, markup=False)
-        sys.exit(130)
+        _interrupted("aborted")
     except TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             err.print(exc.format_message(), markup=False)
@@ -890,9 +891,7 @@ def main(argv: list[str] | None = None) -> None:
         err.print("hint: run `envlock --help` or `envlock COMMAND --help`.", markup=False)
         sys.exit(int(ExitCode.USAGE))
     except KeyboardInterrupt:
-        err.print("error: interrupted")
-        err.print(_INTERRUPTED_HINT, markup=False)
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:
         if _State.debug:
             traceback.print_exc()

@@ -7,6 +7,7 @@ order, LF endings, and no timestamps other than the artifacts' ``upload-time``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,18 +128,9 @@ def parse_lock_text(text: str, *, source: str = LOCK_FILENAME) -> Pylock:
 
 # Hex digest length of every algorithm hashlib guarantees (shake_* have no fixed length).
 _HASH_HEX = {
-    "md5": 32,
-    "sha1": 40,
-    "sha224": 56,
-    "sha256": 64,
-    "sha384": 96,
-    "sha512": 128,
-    "sha3_224": 56,
-    "sha3_256": 64,
-    "sha3_384": 96,
-    "sha3_512": 128,
-    "blake2b": 128,
-    "blake2s": 64,
+    name: hashlib.new(name).digest_size * 2
+    for name in sorted(hashlib.algorithms_guaranteed)
+    if not name.startswith("shake_")
 }
 _HEX = frozenset("0123456789abcdefABCDEF")
 

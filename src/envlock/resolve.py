@@ -52,6 +52,7 @@ class UvProject:
     credentials: Mapping[str, str]  # UV_INDEX_<NAME>_USERNAME / _PASSWORD
     secrets: tuple[str, ...]  # values to scrub from any output
     index_labels: Mapping[str, str]  # credential-free index URL -> human name
+    pypi_url: str  # the credential-free PyPI (default) index URL
     routed: Mapping[NormalizedName, str] = field(default_factory=dict)  # name -> its index URL
     # credential-free index URL -> (user, password), for envlock's own reads of that index
     auth: Mapping[str, tuple[str, str]] = field(default_factory=dict)
@@ -168,6 +169,7 @@ def build_uv_project(
         credentials=credentials,
         secrets=tuple(secrets),
         index_labels=labels,
+        pypi_url=pypi_url,
         auth=auth,
     )
 
@@ -328,11 +330,11 @@ def classify_uv_failure(
             detail=detail,
         )
     missing = [m.group(1) for m in _NOT_FOUND.finditer(detail)]
-    pypi = next((u for u, label in project.index_labels.items() if "PyPI" in label), None)
+    pypi = project.pypi_url
+    # uv reads 401/403 (and a dead page) as "not found" too; only 404 means no such package.
     for missing_name in sorted(set(missing)):
-        if pypi is None or status_of is None:
+        if status_of is None:
             break
-        # uv reads 401/403 (and a dead page) as "not found" too; only 404 means no such package.
         status = status_of(f"{pypi}/{canonicalize_name(missing_name)}/")
         if status != 404:
             answer = f"HTTP {status}" if status else "no answer"
@@ -562,17 +564,31 @@ def check_routing(
 
     Every torch-family package must come, on each platform it applies to, from the index the
     selection chose for that platform: never a higher-versioned copy from another index.
+    A torch-family package that is not routed (another package pulled it in) came from PyPI;
+    where the lock's torch comes from a PyTorch index that is a build mismatch at best,
+    dependency confusion at worst.
     """
     routed = set(selection.routed)
+    family = routed | set(selection.family)
     for package in lock.packages:
-        if package.name in selection.family and package.name not in routed:
-            _refuse_unrouted_family(package, selection, spec, pypi_index)
-        if package.name not in routed:
+        if package.name not in family:
             continue
         for choice in selection.platforms:
             if not _applies(package.marker, platform_environment(choice.platform, spec.python)):
                 continue
-            if choice.origin is TorchOrigin.PYTORCH_INDEX and pytorch_index is not None:
+            from_index = choice.origin is TorchOrigin.PYTORCH_INDEX
+            if package.name not in routed:
+                if from_index:
+                    raise ResolutionError(
+                        f"{package.name} {package.version} for {choice.platform.value} came "
+                        f"from {package.index or pypi_index} as a dependency of another package, "
+                        f"but this lock's torch comes from the PyTorch "
+                        f"{selection.variant.name} index",
+                        hint=f"Name {package.name} in [packages] so envlock takes it from the "
+                        f"{selection.variant.name} index too (as uv's --torch-backend would).",
+                    )
+                continue
+            if from_index and pytorch_index is not None:
                 expected, label = pytorch_index, f"the PyTorch {selection.variant.name} index"
             else:
                 expected, label = pypi_index, "PyPI"
@@ -584,22 +600,3 @@ def check_routing(
                     hint=f"If another package pulls in {package.name}, name it in [torch] "
                     "(vision/audio) or [packages] so envlock pins it to the right index.",
                 )
-
-
-def _refuse_unrouted_family(
-    package: Package, selection: Selection, spec: Spec, pypi_index: str
-) -> None:
-    """A torch-family package pulled in by another package came from PyPI, where the lock's
-    torch comes from a PyTorch index: a build mismatch at best, dependency confusion at worst."""
-    for choice in selection.platforms:
-        if choice.origin is not TorchOrigin.PYTORCH_INDEX:
-            continue
-        if not _applies(package.marker, platform_environment(choice.platform, spec.python)):
-            continue
-        raise ResolutionError(
-            f"{package.name} {package.version} for {choice.platform.value} came from "
-            f"{package.index or pypi_index} as a dependency of another package, but this "
-            f"lock's torch comes from the PyTorch {selection.variant.name} index",
-            hint=f"Name {package.name} in [packages] so envlock takes it from the "
-            f"{selection.variant.name} index too (as uv's --torch-backend would).",
-        )

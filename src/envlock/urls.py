@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 _URL_IN_TEXT = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
@@ -35,3 +37,25 @@ def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
             result = result.replace(secret, "****")
             result = result.replace(quote(secret, safe=""), "****")
     return result
+
+
+class PrivateIndex(NamedTuple):
+    """An ENVLOCK_*_INDEX_URL that carries credentials."""
+
+    name: str  # "pypi" or "pytorch"
+    url: str  # with the credentials
+    clean: str  # without them
+    user: str
+    password: str
+
+
+def private_indexes(environ: Mapping[str, str]) -> list[PrivateIndex]:
+    """The index URLs from the environment that carry credentials (for sync and bundle, which
+    download the lock's artifacts from those indexes)."""
+    found = []
+    for name in ("pypi", "pytorch"):
+        url = environ.get(f"ENVLOCK_{name.upper()}_INDEX_URL", "")
+        clean, user, password = split_credentials(url)
+        if user is not None:
+            found.append(PrivateIndex(name, url, clean, user, password or ""))
+    return found

@@ -40,11 +40,7 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _prober(project: UvProject) -> Callable[[str], int | None]:
-    def probe(url: str) -> int | None:
-        base = next((b for b in project.auth if url.startswith(b + "/")), None)
-        return http_status(url, project.auth_for(base) if base else None)
-
-    return probe
+    return lambda url: http_status(url, project.auth_for(url))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

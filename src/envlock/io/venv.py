@@ -20,7 +20,7 @@ from envlock.errors import (
 )
 from envlock.io import proc
 from envlock.io.uv import cache_dir, uv_binary
-from envlock.urls import redact_text, split_credentials
+from envlock.urls import private_indexes, redact_text
 
 MARKER_FILE = ".envlock-sync.json"
 _QUERY = (
@@ -179,17 +179,10 @@ def _credentialed_indexes(environ: Mapping[str, str]) -> tuple[list[str], dict[s
     on those indexes. The lock itself holds no credentials."""
     args: list[str] = []
     env: dict[str, str] = {}
-    for name, key in (
-        ("envlock-pypi", "ENVLOCK_PYPI_INDEX_URL"),
-        ("envlock-pytorch", "ENVLOCK_PYTORCH_INDEX_URL"),
-    ):
-        clean, user, password = split_credentials(environ.get(key, ""))
-        if user is None:
-            continue
-        upper = name.upper().replace("-", "_")
-        args += ["--index", f"{name}={clean}"]
-        env[f"UV_INDEX_{upper}_USERNAME"] = user
-        env[f"UV_INDEX_{upper}_PASSWORD"] = password or ""
+    for index in private_indexes(environ):
+        args += ["--index", f"envlock-{index.name}={index.clean}"]
+        env[f"UV_INDEX_ENVLOCK_{index.name.upper()}_USERNAME"] = index.user
+        env[f"UV_INDEX_ENVLOCK_{index.name.upper()}_PASSWORD"] = index.password
     return args, env
 
 
@@ -266,11 +259,7 @@ def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:
     # in the environment (not argv, which `ps` and --debug show), so this one step runs
     # without --isolated: clean_environment() already dropped every PIP_* variable and set
     # PIP_CONFIG_FILE to os.devnull, which makes pip read no configuration file at all.
-    private = " ".join(
-        environ[key]
-        for key in ("ENVLOCK_PYPI_INDEX_URL", "ENVLOCK_PYTORCH_INDEX_URL")
-        if split_credentials(environ.get(key, ""))[1] is not None
-    )
+    private = " ".join(index.url for index in private_indexes(environ))
     download_env = proc.clean_environment(
         environ, {"PIP_EXTRA_INDEX_URL": private} if private else {}
     )
