@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from envlock.cli import main
+from envlock.errors import ExitCode
 from tests.support.indexes import StandardIndexes, start_standard_indexes
 
 
@@ -34,6 +36,15 @@ class Result:
 
 
 Cli = Callable[..., Result]
+
+
+def assert_refused(result: Result, code: ExitCode) -> None:
+    """A refusal as users must see it: the exit code, error: and hint:, never a traceback."""
+    assert result.code == code, (result.code, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert re.search(r"^error: \S", result.stderr, re.M), result.stderr
+    assert re.search(r"^hint: \S", result.stderr, re.M), result.stderr
+    assert "internal error" not in result.stderr
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ import pytest
 from packaging.pylock import Pylock
 
 from envlock.errors import ExitCode
-from tests.adversarial.test_malformed import assert_refused
-from tests.conftest import Cli, Result
+from tests.conftest import Cli, Result, assert_refused
 from tests.support.catalog import IF_REQUESTED
 from tests.support.indexes import StandardIndexes
 from tests.test_lock_e2e import write_spec

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from envlock.errors import ExitCode
-from tests.adversarial.test_malformed import assert_refused
-from tests.conftest import Cli
+from tests.conftest import Cli, assert_refused
 from tests.support import catalog
 from tests.support.indexes import IndexServer, Mangle, StandardIndexes, write_index
 from tests.support.wheels import Dist, metadata_text
@@ -59,10 +58,6 @@ def faults(indexes: StandardIndexes) -> Iterator[StandardIndexes]:
     yield indexes
     for server in (indexes.pypi_server, indexes.pytorch_server):
         server.clear_faults()
-        server.untamper()
-        server.delay("/", 0)
-        for path in list(server._server.state.delays):
-            server.delay(path, 0)
 
 
 # What each fault must give where it is not the index family's exit code 5. A 404 for a PyPI
@@ -212,8 +207,6 @@ def test_bundle_download_fault_keeps_only_verified_files(
     for wheel in wheels.glob("*.whl"):  # whatever is there is whole and verified
         assert "datasets" not in wheel.name
     faults.pypi_server.clear_faults()
-    faults.pypi_server.untamper()
-    faults.pypi_server.delay("/simple/datasets/files/", 0)
     assert cli("bundle", "-o", "offline").code == 0  # and the next run finishes the job
 
 

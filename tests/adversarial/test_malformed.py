@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from envlock.errors import ExitCode
-from tests.conftest import Cli
+from tests.conftest import Cli, assert_refused
 from tests.support.indexes import StandardIndexes
 from tests.test_lock_e2e import write_spec
 
@@ -107,15 +107,6 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
-
-
-def assert_refused(result: object, code: ExitCode) -> None:
-    stderr: str = result.stderr  # type: ignore[attr-defined]
-    assert result.code == code, (result.code, stderr)  # type: ignore[attr-defined]
-    assert "Traceback" not in stderr
-    assert re.search(r"^error: \S", stderr, re.M), stderr
-    assert re.search(r"^hint: \S", stderr, re.M), stderr
-    assert "internal error" not in stderr
 
 
 @pytest.mark.parametrize(

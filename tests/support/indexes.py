@@ -285,9 +285,12 @@ class IndexServer:
             self._server.state.faults[path_prefix] = status
 
     def clear_faults(self) -> None:
+        """Undo every fault: statuses, mangles, stalls and tampered files."""
         with self._server.state.lock:
             self._server.state.faults.clear()
             self._server.state.mangles.clear()
+            self._server.state.delays.clear()
+            self._server.state.tampered.clear()
 
     def mangle(self, path_prefix: str, how: Mangle) -> None:
         """Spoil successful responses under a path (see Mangle); clear_faults() undoes it."""
