@@ -35,6 +35,7 @@ def test_ambient_package_manager_configuration_is_dropped() -> None:
         "HTTPS_PROXY": "http://proxy:3128",
         "UV_SYSTEM_CERTS": "1",
         "PIP_CONFIG_FILE": "/dev/null",
+        "PIP_CERT": "/etc/ssl/ca.pem",  # pip < 24.2 reads no SSL_CERT_FILE
         "UV_INDEX_PYPI_PASSWORD": "p",
     }
 

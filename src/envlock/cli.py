@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ import typer
 from typer.exceptions import TyperException
 
 from envlock import __version__, api
-from envlock.errors import EnvlockError, ExitCode
+from envlock.errors import EnvlockError, ExitCode, Terminated, filesystem_error
 from envlock.spec import SPEC_FILENAME, Platform
 
 if TYPE_CHECKING:
@@ -834,14 +836,40 @@ app.registered_commands.sort(
 # entry point
 
 
-def _interrupted(what: str = "interrupted") -> NoReturn:
+def _interrupted(what: str = "interrupted", code: int = 128 + signal.SIGINT) -> NoReturn:
     err.print(f"error: {what}")
     err.print(
         "hint: nothing was half-written (locks, exports and venvs are replaced only when "
         "complete; a bundle resumes where it stopped). Run the command again.",
         markup=False,
     )
-    sys.exit(130)
+    sys.exit(code)
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    """SIGTERM: unwind like Ctrl-C, so uv is killed and temporaries removed on the way up."""
+    del frame
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated
+
+
+@contextmanager
+def _signal_handlers() -> Iterator[None]:
+    """While main runs, SIGTERM raises Terminated and SIGINT KeyboardInterrupt, even where
+    SIGINT was inherited as ignored (a background job of a CI runner's shell): either way the
+    clean-up paths run. The previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (main() called from a worker thread)
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler installed outside Python, which cannot be put back; the default
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def _clip(text: str, limit: int = 600) -> str:
@@ -867,6 +895,14 @@ def _print_error(exc: EnvlockError) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: the one place that turns exceptions into messages and exit codes."""
+    with _signal_handlers():
+        try:
+            _main(argv)
+        except Terminated:  # here, not in _main: it may arrive while _main handles another
+            _interrupted("terminated", 128 + signal.SIGTERM)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         # Without standalone mode, click returns (not raises) the code of a typer.Exit.
         returned = app(args=argv, standalone_mode=False)
@@ -874,11 +910,12 @@ def main(argv: list[str] | None = None) -> None:
             _interrupted()
         if isinstance(returned, int) and returned:
             sys.exit(returned)
-    except EnvlockError as exc:
+    except (EnvlockError, OSError) as exc:  # OSError: the OS refused what no layer mapped
         if _State.debug:
             traceback.print_exc()
-        _print_error(exc)
-        sys.exit(int(exc.exit_code))
+        error = exc if isinstance(exc, EnvlockError) else filesystem_error(exc)
+        _print_error(error)
+        sys.exit(int(error.exit_code))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -2,7 +2,7 @@
 
 Exit codes (documented in the README):
 
-====  =======================================================
+====  ===============================================================================
 0     success
 1     a check found differences (``lock --check`` stale/missing)
 2     usage: bad command-line arguments
@@ -10,13 +10,18 @@ Exit codes (documented in the README):
 4     resolution: no set of packages satisfies the spec
 5     index/network: an index is unreachable or refused us
 6     hash: an artifact does not match its recorded hash
-7     materialise: writing a venv/export/lock failed
+7     materialise: a lock is invalid, or a venv/export/lock cannot be produced
+8     filesystem: the OS refused a write or rename (read-only, no space, long name, busy)
 70    internal error (a bug in envlock)
-====  =======================================================
+130   interrupted (Ctrl-C, SIGINT)
+143   terminated (SIGTERM: ``docker stop``, a cancelled CI job, ``kill``)
+====  ===============================================================================
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import IntEnum
 
 
@@ -29,6 +34,7 @@ class ExitCode(IntEnum):
     INDEX = 5
     HASH = 6
     MATERIALISE = 7
+    FILESYSTEM = 8
     INTERNAL = 70
 
 
@@ -80,6 +86,13 @@ class MaterialiseError(EnvlockError):
     exit_code = ExitCode.MATERIALISE
 
 
+class FilesystemError(EnvlockError):
+    """The operating system refused a file operation: read-only, permissions, no space, a name
+    too long, a busy mount point. Built from the OSError by ``filesystem_error``."""
+
+    exit_code = ExitCode.FILESYSTEM
+
+
 class LockfileError(MaterialiseError):
     """A pylock.toml is missing, unreadable or not a valid PEP 751 lock."""
 
@@ -92,3 +105,63 @@ class CheckFailed(EnvlockError):  # noqa: N818 - it is an outcome, not a crash
 
 class InternalError(EnvlockError):
     exit_code = ExitCode.INTERNAL
+
+
+class Terminated(BaseException):
+    """Raised by cli.main's SIGTERM handler so every clean-up path runs, as for Ctrl-C.
+
+    A BaseException, so no ``except Exception`` on the way up swallows it."""
+
+
+_SPACE = (
+    "Free some space on that file system, or point TMPDIR (temporary files) and "
+    "ENVLOCK_CACHE_DIR (uv's cache) at a file system with room."
+)
+_PERMISSION = (
+    "Check that this user may write there: the path and the folder it is in (owner, mode, "
+    "ACL), or use another path."
+)
+_HINTS: dict[int, str] = {
+    errno.EROFS: "It is on a read-only file system: write to a path on a writable one.",
+    errno.EACCES: _PERMISSION,
+    errno.EPERM: _PERMISSION,
+    errno.ENOSPC: _SPACE,
+    errno.EDQUOT: _SPACE,
+    errno.ENAMETOOLONG: "Shorten the path: a file name is at most 255 bytes on most file "
+    "systems (and a whole path at most 4096).",
+    errno.EBUSY: "It is in use or a mount point (a Docker volume or bind mount?), which "
+    "cannot be replaced: write or sync to a path that is not a mount point (for a venv, a "
+    "folder inside the volume).",
+    errno.EXDEV: "It is a mount point or on another file system than its folder: use a path "
+    "that is not a mount point.",
+    errno.EISDIR: "That path is a directory: pass the path of a file.",
+    errno.ENOTDIR: "A part of the path is a file, not a directory: check the path.",
+    errno.ENOENT: "Check that the folder exists.",
+    errno.EMFILE: "Too many open files: raise the limit (`ulimit -n`) and run it again.",
+    errno.ENFILE: "Too many open files on this machine: close some programs and run it again.",
+}
+
+
+def filesystem_error(exc: OSError, action: str = "") -> FilesystemError:
+    """The FilesystemError (message naming the path, hint for the errno) for an OSError.
+
+    ``action`` says what was being done ("write", "replace"); the path is ``exc.filename``."""
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+    names = [
+        os.fsdecode(n)
+        for n in (exc.filename, exc.filename2)
+        if isinstance(n, str | bytes | os.PathLike)
+    ]
+    if len(names) == 2:  # a rename
+        message = f"cannot {action or 'move'} {names[0]} to {names[1]}: {reason}"
+    elif names and action:
+        message = f"cannot {action} {names[0]}: {reason}"
+    elif names:
+        message = f"{names[0]}: {reason}"
+    else:
+        message = f"cannot {action or 'use a file'}: {reason}"
+    hint = _HINTS.get(exc.errno or 0) or (
+        "The operating system refused the operation; check the path, its permissions and "
+        "free space, then run the command again."
+    )
+    return FilesystemError(message, hint=hint)

@@ -14,13 +14,14 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.indexes import StandardIndexes
+from tests.support.processes import is_uv, kill_group, wait_for_descendant, wait_until_gone
 from tests.test_lock_e2e import write_spec
 
 
-def _wait_for(path: Path, seconds: float = 20.0) -> None:
+def _wait_for(directory: Path, pattern: str, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
+    while not list(directory.glob(pattern)):
+        assert time.monotonic() < deadline, f"{directory / pattern} never appeared"
         time.sleep(0.05)
 
 
@@ -46,6 +47,7 @@ def test_interrupted_sync_keeps_the_old_venv(
     env = {**os.environ, "ENVLOCK_CACHE_DIR": str(saved / "cold-cache")}
     indexes.pypi_server.delay("/simple/transformers/files/", 5)
     try:
+        asked = len(indexes.pypi_server.requests)
         run = subprocess.Popen(
             [sys.executable, "-m", "envlock", "sync", "--venv", ".venv"],
             cwd=fixture_env,
@@ -54,11 +56,19 @@ def test_interrupted_sync_keeps_the_old_venv(
             stderr=subprocess.PIPE,
             text=True,
         )
-        _wait_for(fixture_env / "..venv.envlock-new" / "bin" / "python")
-        time.sleep(0.3)
+        _wait_for(fixture_env, "..venv.envlock-new*/bin/python")
+        uv = wait_for_descendant(run.pid, is_uv("pip sync"))
+        deadline = time.monotonic() + 30
+        while not any(
+            r.startswith("/simple/transformers/files/")
+            for r in indexes.pypi_server.requests[asked:]
+        ):
+            assert time.monotonic() < deadline, "uv never asked for the stalled download"
+            time.sleep(0.05)
         run.send_signal(sig)
         run.communicate(timeout=60)
-        subprocess.run(["pkill", "-9", "-f", "envlock-new"], check=False)
+        kill_group(uv)  # SIGKILL: uv, in its own session, lives on; stop the one found above
+        wait_until_gone(uv)
     finally:
         indexes.pypi_server.delay("/simple/transformers/files/", 0)
     assert run.returncode != 0

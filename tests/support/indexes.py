@@ -9,6 +9,7 @@ import html
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from tests.support import catalog
@@ -134,6 +135,7 @@ def write_index(root: Path, url_prefix: str, dists: Iterable[Dist], *, style: St
 class _ServerState:
     mounts: dict[str, tuple[Path, Style]]
     requests: list[str] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)  # paths served whole (GET, no Range header)
     faults: dict[str, int] = field(default_factory=dict)
     auth: str | None = None
     tampered: set[str] = field(default_factory=set)
@@ -200,6 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         with state.lock:
             state.requests.append(path)
+            if not head and self.headers.get("Range") is None:
+                state.gets.append(path)
             fault = next((s for p, s in state.faults.items() if path.startswith(p)), None)
             auth = state.auth
             tampered = set(state.tampered)
@@ -255,30 +259,51 @@ def _tampered(data: bytes) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: _ServerState
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """HTTPS: the handshake happens here, in the request's own thread (a slow or refusing
+        client holds up no one else)."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        with self.tls.wrap_socket(request, server_side=True) as wrapped:
+            self.RequestHandlerClass(wrapped, client_address, self)
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """A client that hung up (a timeout, a cut-short body) is expected here: stay quiet
-        instead of printing a traceback into the captured stderr of the test."""
+        """A client that hung up (a timeout, a cut-short body) or refused our certificate is
+        expected here: stay quiet instead of printing a traceback into the test's stderr."""
 
 
 class IndexServer:
-    """Serve index roots on 127.0.0.1: ``IndexServer({"/simple": (root, "pypi")})``."""
+    """Serve index roots on 127.0.0.1: ``IndexServer({"/simple": (root, "pypi")})``; HTTPS
+    with ``tls`` (a server context, e.g. tests.support.tls.Authority.server_context())."""
 
-    def __init__(self, mounts: Mapping[str, tuple[Path, Style]]) -> None:
+    def __init__(
+        self, mounts: Mapping[str, tuple[Path, Style]], *, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = _ServerState(mounts=dict(mounts))
+        self._server.tls = tls
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        scheme = "http" if self._server.tls is None else "https"
+        return f"{scheme}://{host!s}:{port}"
 
     @property
     def requests(self) -> list[str]:
         with self._server.state.lock:
             return list(self._server.state.requests)
+
+    @property
+    def full_downloads(self) -> list[str]:
+        """Paths answered with a whole body (a GET without a Range header)."""
+        with self._server.state.lock:
+            return list(self._server.state.gets)
 
     def fail(self, path_prefix: str, status: int) -> None:
         with self._server.state.lock:
@@ -353,14 +378,15 @@ class StandardIndexes:
         self.pytorch_server.close()
 
 
-def start_standard_indexes(tmp: Path) -> StandardIndexes:
-    """Build the catalog into ``tmp`` and serve a fake PyPI and a fake PyTorch index."""
+def start_standard_indexes(tmp: Path, *, tls: ssl.SSLContext | None = None) -> StandardIndexes:
+    """Build the catalog into ``tmp`` and serve a fake PyPI and a fake PyTorch index (over
+    HTTPS with ``tls``)."""
     pypi_root = tmp / "pypi"
     write_index(pypi_root, "/simple", catalog.pypi(), style="pypi")
     torch_root = tmp / "whl"
     for variant, dists in catalog.pytorch_variants().items():
         write_index(torch_root / variant, f"/whl/{variant}", dists, style="pytorch")
     return StandardIndexes(
-        pypi_server=IndexServer({"/simple": (pypi_root, "pypi")}),
-        pytorch_server=IndexServer({"/whl": (torch_root, "pytorch")}),
+        pypi_server=IndexServer({"/simple": (pypi_root, "pypi")}, tls=tls),
+        pytorch_server=IndexServer({"/whl": (torch_root, "pytorch")}, tls=tls),
     )

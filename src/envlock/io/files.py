@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 import tomllib
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from envlock.errors import ChannelDataError, MaterialiseError
+from envlock.errors import ChannelDataError, MaterialiseError, filesystem_error
 
 CHANNEL_FILES = ("releases.toml", "drivers.toml", "gpu-arch.toml", "docker.toml", "family.toml")
 
@@ -41,15 +41,34 @@ def refuse_symlink(path: Path) -> None:
         )
 
 
+def create_new(directory: Path, name: str) -> tuple[int, Path]:
+    """Create a fresh, uniquely named file ``name.<random>.tmp`` in ``directory``; returns its
+    descriptor (open for writing) and path.
+
+    Unlike tempfile.mkstemp (always 0600), the file gets 0666 minus the umask and the folder's
+    default ACL, as any other tool's output would. Long names are shortened so the temporary
+    name fits where the final one does."""
+    stem = name.encode()[:200].decode(errors="ignore")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        path = directory / f"{stem}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write text (LF endings) so readers see the old file or the new one, never a mix.
 
-    A symlink at ``path`` is refused rather than replaced or followed."""
-    refuse_symlink(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    A new file gets the umask's mode, an existing one keeps its mode. A symlink at ``path`` is
+    refused rather than replaced or followed. The OS refusing (read-only, no space, a name too
+    long) is a FilesystemError naming ``path``; the old file is then untouched."""
+    tmp: Path | None = None
     try:
+        refuse_symlink(path)  # lstat: a name too long already fails here
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = create_new(path.parent, f".{path.name}")
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
@@ -59,12 +78,11 @@ def write_atomic(path: Path, text: str) -> None:
                 tmp.chmod(path.stat().st_mode & 0o777)
         tmp.replace(path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise MaterialiseError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="Check that the directory exists and is writable.",
-        ) from exc
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        exc.filename, exc.filename2 = str(path), None  # the user's path, not our temporary one
+        raise filesystem_error(exc, "write") from exc
 
 
 def read_text(path: Path) -> str | None:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from envlock.errors import EnvlockError, InternalError
 
@@ -31,8 +32,15 @@ _KEEP = frozenset(
         "TEMP",
         "TMP",
         "SYSTEMROOT",  # Windows needs it for sockets
+        # TLS trust (a company CA, a TLS-inspecting proxy): whom to trust, never what to
+        # resolve. OpenSSL's and uv's (SSL_*), requests' (pip's vendored copy), pip's own.
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",
+        "SSL_CLIENT_CERT",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "PIP_CERT",
+        "PIP_CLIENT_CERT",
         "NETRC",  # where credentials for private indexes live (uv, pip and envlock read it)
         "HTTP_PROXY",
         "HTTPS_PROXY",
@@ -47,7 +55,7 @@ _KEEP = frozenset(
         "UV_NATIVE_TLS",
     }
 )
-_TRANSPORT = frozenset({"UV_SYSTEM_CERTS", "UV_NATIVE_TLS"})
+_TRANSPORT = frozenset({"UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "PIP_CERT", "PIP_CLIENT_CERT"})
 
 
 def clean_environment(environ: Mapping[str, str], extra: Mapping[str, str] = {}) -> dict[str, str]:
@@ -59,6 +67,11 @@ def clean_environment(environ: Mapping[str, str], extra: Mapping[str, str] = {})
     }
     # pip reads PIP_CONFIG_FILE=/dev/null as "no config file"; harmless for uv.
     env["PIP_CONFIG_FILE"] = os.devnull
+    # pip before 24.2 (what ensurepip seeds on Python 3.11/3.12) ignores SSL_CERT_FILE and
+    # SSL_CERT_DIR: hand it the same trust uv gets, unless a CA was named for pip/requests.
+    trust = env.get("SSL_CERT_FILE") or env.get("SSL_CERT_DIR")
+    if trust and not any(k in env for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")):
+        env["PIP_CERT"] = trust
     # envlock's own network settings, for every uv it runs (lock, sync, venv).
     for ours, theirs in (
         ("ENVLOCK_HTTP_TIMEOUT", "UV_HTTP_TIMEOUT"),
@@ -78,6 +91,21 @@ class Completed:
     stderr: str
 
 
+# Children's output is decoded as UTF-8 (what uv always writes); bytes that are not UTF-8 (a
+# localised nvidia-smi, a .pth file printing junk) become U+FFFD, not an internal error.
+_TEXT: dict[str, Any] = {"text": True, "encoding": "utf-8", "errors": "replace"}
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the child and everything it started (its own session, see start_new_session)."""
+    killpg = getattr(os, "killpg", None)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if killpg is None:  # pragma: no cover - Windows: no process groups, the child alone
+            process.kill()
+        else:
+            killpg(process.pid, signal.SIGKILL)
+
+
 def run(
     args: Sequence[str | Path],
     *,
@@ -89,28 +117,39 @@ def run(
     """Run a command to completion with exactly ``env``; never raises on a non-zero exit.
 
     A command still running after ``timeout`` seconds is killed and ``timeout_error`` raised.
-    """
+    Interrupted (Ctrl-C, SIGTERM), the command and every process it started are killed."""
     argv = tuple(str(a) for a in args)
     log.debug("run: %s (cwd=%s)", " ".join(argv), cwd)
     try:
-        result = subprocess.run(
+        process = subprocess.Popen(
             argv,
             cwd=cwd,
             env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # so the whole process group can be killed
+            **_TEXT,
         )
     except OSError as exc:
         raise InternalError(
             f"cannot run {argv[0]}: {exc.strerror}",
             hint="Reinstall envlock: the uv binary ships as its dependency.",
         ) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise timeout_error or _timed_out(argv, timeout) from exc
-    log.debug("exit %s; stderr:\n%s", result.returncode, result.stderr)
-    return Completed(argv, result.returncode, result.stdout, result.stderr)
+    with process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(process)
+            # A process that left the group (setsid) may still hold the pipes: do not wait on it.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.communicate(timeout=5)
+            raise timeout_error or _timed_out(argv, timeout) from exc
+        except BaseException:  # Ctrl-C, SIGTERM: its own session got no signal, so stop it
+            _kill_group(process)
+            process.wait()
+            raise
+    log.debug("exit %s; stderr:\n%s", process.returncode, stderr)
+    return Completed(argv, process.returncode, stdout, stderr)
 
 
 def run_echoing(
@@ -131,8 +170,8 @@ def run_echoing(
             env=dict(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
             start_new_session=True,  # so a timeout can kill the whole process group
+            **_TEXT,
         )
     except OSError as exc:
         raise InternalError(
@@ -145,8 +184,7 @@ def run_echoing(
 
     def kill() -> None:
         fired.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process)
 
     with process:  # closes both pipes
         reader = threading.Thread(
@@ -164,9 +202,10 @@ def run_echoing(
                 if line.strip():
                     echo(line.rstrip())
             returncode = process.wait()
-        except BaseException:  # Ctrl-C: its own session does not get the signal, so stop it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+        except BaseException:  # Ctrl-C, SIGTERM: its own session got no signal, so stop it
+            _kill_group(process)
+            process.wait()
+            reader.join(timeout=5)  # the group is dead: stdout ends, before `with` closes it
             raise
         finally:
             if timer is not None:

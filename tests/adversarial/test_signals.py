@@ -1,0 +1,213 @@
+"""SIGTERM (docker stop, a cancelled CI job, kill) is handled like Ctrl-C: uv is stopped, the
+temporaries are removed, the old lock or venv stays, and envlock says so (exit 143). Ctrl-C
+works the same where SIGINT was inherited as ignored (a shell's background job, some CI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from envlock.errors import InternalError
+from envlock.io import proc
+from tests.conftest import Cli
+from tests.support.indexes import StandardIndexes
+from tests.support.processes import is_gone, is_uv, kill_group, wait_for_descendant
+from tests.test_lock_e2e import write_spec
+
+# Start envlock the way a CI runner's shell starts a background job: SIGINT ignored, which
+# Python then leaves ignored (no KeyboardInterrupt) unless envlock asks for it.
+_SIGINT_IGNORED = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'envlock', *sys.argv[1:]])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    sig: signal.Signals
+    prefix: tuple[str, ...]  # how envlock is started
+    code: int
+    message: str
+
+
+CASES = [
+    pytest.param(Case(signal.SIGTERM, ("-m", "envlock"), 143, "error: terminated"), id="SIGTERM"),
+    pytest.param(
+        Case(signal.SIGINT, ("-c", _SIGINT_IGNORED), 130, "error: interrupted"),
+        id="SIGINT-inherited-as-ignored",
+    ),
+]
+
+
+def _wait_for_request(indexes: StandardIndexes, page: str, asked: int) -> None:
+    deadline = time.monotonic() + 30
+    while len([r for r in indexes.pypi_server.requests if r.startswith(page)]) == asked:
+        assert time.monotonic() < deadline, f"uv never asked for {page}"
+        time.sleep(0.02)
+
+
+def _stop(run: subprocess.Popen[str], case: Case, uv: int) -> str:
+    """Signal envlock while uv runs; returns its stderr. uv must be gone when envlock is."""
+    try:
+        run.send_signal(case.sig)
+        _, stderr = run.communicate(timeout=60)
+        assert is_gone(uv), f"uv ({uv}) outlived envlock"
+    finally:
+        kill_group(uv)  # only on failure: never leave the test's own uv running
+    assert run.returncode == case.code, (run.returncode, stderr)
+    assert case.message in stderr
+    assert "\nhint: " in stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_signalled_sync_keeps_the_old_venv_and_leaves_nothing(
+    fixture_env: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    case: Case,
+) -> None:
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "none"))
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    assert cli("sync", "--venv", ".venv").code == 0
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    shutil.copy(fixture_env / "pylock.toml", saved / "pylock.toml")  # the old lock
+    spec = fixture_env / "torchenv.toml"
+    spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\ntransformers = "<5"'))
+    assert cli("lock").code == 0
+    private_tmp = tmp_path_factory.mktemp("tmpdir")
+    env = {
+        **os.environ,
+        "ENVLOCK_CACHE_DIR": str(saved / "cold-cache"),
+        "TMPDIR": str(private_tmp),
+    }
+    page = "/simple/transformers/files/"
+    indexes.pypi_server.delay(page, 10)
+    try:
+        asked = len([r for r in indexes.pypi_server.requests if r.startswith(page)])
+        run = subprocess.Popen(
+            [sys.executable, *case.prefix, "sync", "--venv", ".venv"],
+            cwd=fixture_env,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        uv = wait_for_descendant(run.pid, is_uv("pip sync"))
+        _wait_for_request(indexes, page, asked)  # uv is stalled on the download
+        _stop(run, case, uv)
+    finally:
+        indexes.pypi_server.delay(page, 0)
+    old = cli("verify", "--venv", ".venv", "--lock", str(saved / "pylock.toml"))
+    assert old.code == 0, old.stdout  # PATH is still the complete old venv
+    assert not list(fixture_env.glob(".*envlock-*"))
+    assert not list(private_tmp.glob("envlock-*"))
+    assert cli("sync", "--venv", ".venv").code == 0  # and the next sync just works
+    assert cli("verify", "--venv", ".venv").code == 0
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_signalled_lock_keeps_the_old_lock_and_leaves_nothing(
+    fixture_env: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path_factory: pytest.TempPathFactory,
+    case: Case,
+) -> None:
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    lock_path = fixture_env / "pylock.toml"
+    before = lock_path.read_bytes()
+    spec = fixture_env / "torchenv.toml"
+    spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\ndatasets = "*"'))
+    listing = sorted(p.name for p in fixture_env.iterdir())
+    private_tmp = tmp_path_factory.mktemp("tmpdir")
+    env = {
+        **os.environ,
+        "ENVLOCK_CACHE_DIR": str(tmp_path_factory.mktemp("cold-cache")),
+        "TMPDIR": str(private_tmp),
+    }
+    page = "/simple/datasets/"
+    indexes.pypi_server.delay(page, 10)
+    try:
+        asked = len([r for r in indexes.pypi_server.requests if r.startswith(page)])
+        run = subprocess.Popen(
+            [sys.executable, *case.prefix, "lock"],
+            cwd=fixture_env,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        uv = wait_for_descendant(run.pid, is_uv("lock"))
+        _wait_for_request(indexes, page, asked)
+        _stop(run, case, uv)
+    finally:
+        indexes.pypi_server.delay(page, 0)
+    assert lock_path.read_bytes() == before
+    assert sorted(p.name for p in fixture_env.iterdir()) == listing
+    assert not list(private_tmp.glob("envlock-*"))
+    result = cli("lock")  # no stale file lock, no leftovers in the way
+    assert result.code == 0, result.stderr
+    assert b"datasets" in lock_path.read_bytes()
+
+
+def test_main_restores_the_signal_handlers_it_replaced(cli: Cli) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    assert cli("--version").code == 0
+    assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before
+
+
+_GRANDCHILD = 'sleep 60 & echo $! > "$1"; wait'  # a child whose own child holds the pipes
+
+
+def test_a_timed_out_command_is_stopped_with_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "grandchild"
+    started = time.monotonic()
+    with pytest.raises(InternalError, match="did not finish"):
+        proc.run(["sh", "-c", _GRANDCHILD, "sh", str(pid_file)], env=dict(os.environ), timeout=0.5)
+    assert time.monotonic() - started < 10  # not held until the grandchild closes the pipes
+    assert is_gone(int(pid_file.read_text()))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_command_is_stopped_with_its_children(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """What envlock's main does on Ctrl-C or SIGTERM, in a process of its own."""
+    pid_file = tmp_path / "grandchild"
+    script = (
+        "import os, sys; from envlock.cli import _signal_handlers; from envlock.io.proc import run\n"
+        "with _signal_handlers():\n"
+        f"    run(['sh', '-c', {_GRANDCHILD!r}, 'sh', sys.argv[1]], env=dict(os.environ))\n"
+    )
+    python = subprocess.Popen([sys.executable, "-c", script, str(pid_file)], stderr=subprocess.PIPE)
+    sh = grandchild = 0
+    try:
+        sh = wait_for_descendant(python.pid, lambda argv: argv[:2] == ["sh", "-c"])
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline, "the grandchild never started"
+            time.sleep(0.02)
+        grandchild = int(pid_file.read_text())
+        python.send_signal(sig)
+        python.communicate(timeout=30)
+        assert is_gone(sh)
+        assert is_gone(grandchild)
+    finally:
+        if sh:
+            kill_group(sh)  # only on failure; the grandchild is in sh's process group
