@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from envlock.errors import (
 )
 from envlock.io import files
 from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text, render_lock
+from envlock.materialise.installed import Drift
 from envlock.spec import (
     Indexes,
     Platform,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from envlock.doctor import Finding
     from envlock.host import HostFacts, Recommendation
     from envlock.io.venv import Interpreter
+    from envlock.materialise.installed import Recorded
     from envlock.materialise.select import Selected
     from envlock.resolve import UvProject
 
@@ -789,8 +792,22 @@ def doctor(
 
     lock, meta = read_lock(lock_path)
     facts = host if host is not None else probe.probe_host(environ, root)
+    if host is None and facts.python != meta.python:
+        facts = _with_lock_python(facts, meta.python, os.environ if environ is None else environ)
     findings = diagnose(lock, meta, facts, load_channels())
     return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
+
+
+def _with_lock_python(facts: HostFacts, minor: str, environ: Mapping[str, str]) -> HostFacts:
+    """The host as sync will see it: the lock's Python found on this machine (PATH, pyenv,
+    uv-managed), not the interpreter envlock happens to run on."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    try:
+        found = venv.find_python(minor, environ)
+    except MaterialiseError:
+        return facts
+    return replace(facts, python=minor, python_path=str(found))
 
 
 # --------------------------------------------------------------------------------------
@@ -832,6 +849,16 @@ class SyncResult:
     created: bool
     packages: int
     warnings: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # why an existing venv was rebuilt
+
+
+class LinkMode(StrEnum):
+    """How sync's installer puts files from the cache into the venv."""
+
+    AUTO = "auto"  # clone where the filesystem can, else copy
+    COPY = "copy"
+    CLONE = "clone"  # copy-on-write; uv falls back to hard links where reflink fails
+    HARDLINK = "hardlink"  # shares inodes with the cache: an edit reaches every venv
 
 
 def _preflight(lock: Pylock, meta: LockMeta, host: HostFacts) -> tuple[str, ...]:
@@ -859,10 +886,16 @@ def sync(
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
+    link_mode: str = LinkMode.AUTO,
+    reinstall: bool = False,
+    allow_build: Sequence[str] = (),
 ) -> SyncResult:
     """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
 
-    Two syncs from one lock take turns (an advisory lock on the lock file)."""
+    Syncs into one directory take turns (an advisory lock on the venv's parent directory), so
+    two runs meet nowhere else, whichever locks they sync from."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
     if venv_path.is_symlink():  # the swap would replace the link, not fill its target
         raise MaterialiseError(
             f"{venv_path} is a symbolic link; refusing to replace it",
@@ -870,7 +903,8 @@ def sync(
         )
     if not lock_path.is_file():
         read_lock(lock_path)  # the clear "does not exist" error
-    with files.exclusive(lock_path):
+    venv_path = venv_path.absolute()
+    with venv.exclusive_dir(venv_path.parent):
         return _sync(
             venv_path,
             lock_path=lock_path,
@@ -879,6 +913,9 @@ def sync(
             host=host,
             environ=environ,
             report=report,
+            link_mode=link_mode,
+            reinstall=reinstall,
+            allow_build=frozenset(canonicalize_name(n) for n in allow_build),
         )
 
 
@@ -891,28 +928,37 @@ def _sync(
     host: HostFacts | None,
     environ: Mapping[str, str] | None,
     report: Reporter,
+    link_mode: str,
+    reinstall: bool,
+    allow_build: frozenset[NormalizedName],
 ) -> SyncResult:
-    from envlock.io import probe, venv  # noqa: PLC0415 - see the module note
+    from envlock.io import installed, probe  # noqa: PLC0415 - see the module note
+    from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
     from envlock.materialise.select import (  # noqa: PLC0415
         platform_target,
+        render_install_lock,
         render_requirements,
         select,
     )
 
     env = os.environ if environ is None else environ
-    venv_path = venv_path.absolute()
     recover_interrupted_sync(venv_path)
     lock_text, lock, meta = _read_envlock_lock(lock_path)
     system = probe.probe_system()
     exists = _sync_target_exists(venv_path)
-    # Nothing to do? The marker records what the last sync installed from which lock bytes, for
-    # which host and Python; checking it needs no subprocess at all.
-    marker = venv.read_marker(venv_path) if exists else None
-    if marker is not None and host is None:
-        key = _sync_key(lock_text, system, marker.get("python", ""))
-        if marker.get("key") == key and _present(venv_path / marker.get("purelib", "-"), marker):
-            count = int(marker.get("packages", "0"))
+    marker = _read_state(venv_path) if exists else None
+    recorded = Recorded.from_marker(marker) if marker is not None else None
+    reasons: tuple[str, ...] = ()
+    # Nothing to do? The state file records what the last sync installed from which lock bytes,
+    # for which host and Python; the venv is scanned (no subprocess) and must equal it exactly.
+    if marker is not None and recorded is not None and not reinstall:
+        state = installed.scan(venv_path, venv_path / str(marker.get("purelib", "-")))
+        drift = compare(state, _recorded_wanted(marker), recorded)
+        key = _sync_key(lock_text, system, str(marker.get("python", "")))
+        if not drift and marker.get("key") == key and host is None:
+            count = int(str(marker.get("packages", "0")))
             return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
+        reasons = tuple(f"{d.name}: {d.kind}" for d in drift)
     facts = host if host is not None else probe.probe_host(env, system=system)
     warnings = _preflight(lock, meta, facts) if host_check else ()
     platform = facts.platform
@@ -922,29 +968,21 @@ def _sync(
             f"for {', '.join(meta.platforms)}",
             hint="Add this platform to [env] platforms and run `envlock lock`.",
         )
-    if exists:
-        python = venv.python_in(venv_path)
-    elif f"{sys.version_info.major}.{sys.version_info.minor}" == meta.python:
-        python = Path(sys.executable)  # envlock's own interpreter: no search needed
-    else:
-        python = venv.find_python(meta.python, env)
-    interpreter = venv.current() if python == Path(sys.executable) else venv.query(python)
-    if interpreter.minor != meta.python:
-        raise MaterialiseError(
-            f"{venv_path} runs Python {interpreter.minor}; the lock is for Python {meta.python}",
-            hint="Sync into a new path, or remove this venv and sync again.",
-        )
+    interpreter = _base_interpreter(
+        venv_path, exists=exists, recorded=recorded, minor=meta.python, environ=env, report=report
+    )
     target = platform_target(
         platform, meta.python, full_version=interpreter.version, glibc=facts.glibc
     )
     chosen = select(lock, target, lock_dir=lock_path.parent)
+    _refuse_builds(chosen, allow_build, installer=installer)
     requirements = render_requirements(chosen, header=f"envlock sync from {lock_path.name}")
     _build(
         venv_path,
         exists=exists,
-        python=python,
         interpreter=interpreter,
         requirements=requirements,
+        install_lock=render_install_lock(chosen),
         marker={
             "key": _sync_key(lock_text, system, interpreter.version),
             "python": interpreter.version,
@@ -953,24 +991,98 @@ def _sync(
             "installed": " ".join(f"{canonicalize_name(s.name)}=={s.version}" for s in chosen),
         },
         installer=installer,
+        link_mode=link_mode,
         environ=env,
         report=report,
         message=f"Installing {len(chosen)} packages ({target.label})",
     )
     return SyncResult(
-        venv=venv_path, changed=True, created=not exists, packages=len(chosen), warnings=warnings
+        venv=venv_path,
+        changed=True,
+        created=not exists,
+        packages=len(chosen),
+        warnings=warnings,
+        reasons=reasons,
     )
+
+
+def _read_state(venv_path: Path) -> dict[str, object] | None:
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    return venv.read_marker(venv_path)
+
+
+def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
+    items = str(marker.get("installed", "")).split()
+    return {NormalizedName(n): v for n, _, v in (item.partition("==") for item in items)}
+
+
+def _refuse_builds(
+    chosen: Sequence[Selected], allow_build: frozenset[NormalizedName], *, installer: str
+) -> None:
+    """An sdist is built on this machine with build requirements resolved live from PyPI: not
+    reproducible and not hash-checked, so only for packages the user names."""
+    builds = sorted(canonicalize_name(s.name) for s in chosen if not s.is_wheel)
+    refused = [name for name in builds if name not in allow_build]
+    if refused:
+        raise MaterialiseError(
+            f"the lock has no wheel for {', '.join(refused)} on this host, only a source "
+            "distribution, which would be built here",
+            hint="A build runs the package's own code and fetches its build requirements "
+            "unpinned from PyPI. To accept that, pass "
+            + " ".join(f"--allow-build {name}" for name in refused)
+            + "; or publish a wheel to your index and run `envlock lock --upgrade`.",
+        )
+    if builds and installer == "pip":
+        raise MaterialiseError(
+            f"--installer pip installs wheels only; {', '.join(builds)} must be built",
+            hint="Use the default installer (uv) for a lock that holds source distributions.",
+        )
+
+
+def _base_interpreter(
+    venv_path: Path,
+    *,
+    exists: bool,
+    recorded: Recorded | None,
+    minor: str,
+    environ: Mapping[str, str],
+    report: Reporter,
+) -> Interpreter:
+    """The interpreter a venv for the lock's Python is built from: the one the last sync
+    used, else the existing venv's own base, else a CPython ``minor`` found on this machine
+    (PATH, pyenv, uv-managed; never downloaded). A venv whose base was removed or that runs
+    another Python is rebuilt from the one found."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    candidates = [Path(recorded.executable)] if recorded and recorded.executable else []
+    if exists:
+        candidates.append(venv.python_in(venv_path))
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
+        try:
+            interpreter = venv.query(candidate)
+        except MaterialiseError:
+            continue
+        if interpreter.minor == minor:
+            return interpreter
+        report(f"{venv_path} runs Python {interpreter.minor}; rebuilding it with Python {minor}")
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == minor:
+        return venv.current()  # envlock's own interpreter: no search needed
+    return venv.query(venv.find_python(minor, environ))
 
 
 def _build(
     venv_path: Path,
     *,
     exists: bool,
-    python: Path,
     interpreter: Interpreter,
     requirements: str,
-    marker: dict[str, str],
+    install_lock: str,
+    marker: dict[str, object],
     installer: str,
+    link_mode: str,
     environ: Mapping[str, str],
     report: Reporter,
     message: str,
@@ -979,22 +1091,27 @@ def _build(
 
     An existing venv is never modified in place, so an interrupted or failed sync (even a
     SIGKILL) leaves either the old venv or the new one at PATH, never a half-synced one."""
-    from envlock.io import venv  # noqa: PLC0415 - see the module note
+    from envlock.io import installed, venv  # noqa: PLC0415 - see the module note
+    from envlock.io.uv import cache_dir  # noqa: PLC0415
+    from envlock.materialise.installed import record_of  # noqa: PLC0415
 
-    del python  # the new venv is built from the interpreter's base, whatever PATH holds
-    workdir, old = _beside(venv_path)
-    venv.remove_tree(workdir)
+    workdir = _new_workdir(venv_path)
+    old = _old_beside(venv_path)
     verb = "Rebuilding" if exists else "Creating"
     report(f"{verb} {venv_path} with Python {interpreter.version}")
-    venv.create(workdir, interpreter.base, environ)
     try:
+        venv.create(workdir, interpreter.base, environ)
         report(message)
+        if link_mode == LinkMode.AUTO:
+            link_mode = venv.link_mode_for(cache_dir(environ), workdir)
         new_python = venv.python_in(workdir)
         venv.install_exact(
             new_python,
             requirements,
             environ,
             installer=installer,
+            link_mode=link_mode,
+            install_lock=install_lock,
             echo=lambda line: _progress_line(line, report),
         )
         problems = venv.check(new_python, environ)
@@ -1009,6 +1126,10 @@ def _build(
             )
         site = venv.purelib_of(workdir, interpreter.minor)
         marker["purelib"] = site.resolve().relative_to(workdir.resolve()).as_posix()
+        marker["link-mode"] = link_mode
+        # What each locked artifact installed, for the no-op check and verify: the state is
+        # read after the swap's rename too, and a rename changes no file's size or time.
+        marker.update(record_of(installed.scan(workdir, site)))
         venv.write_marker(workdir, marker)
         if exists:
             venv.remove_tree(old)
@@ -1025,24 +1146,34 @@ def _build(
         raise
 
 
-def _beside(venv_path: Path) -> tuple[Path, Path]:
-    """Where a venv is built before the swap, and where the old one waits during it."""
-    return (
-        venv_path.parent / f".{venv_path.name}.envlock-new",
-        venv_path.parent / f".{venv_path.name}.envlock-old",
-    )
+def _new_workdir(venv_path: Path) -> Path:
+    """A build directory of this sync's own beside PATH (the rename must not cross devices)."""
+    import tempfile  # noqa: PLC0415 - only here
+
+    from envlock.io import venv  # noqa: PLC0415
+
+    venv_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{venv_path.name}.envlock-new-", dir=venv_path.parent))
+    venv.honour_umask(workdir, 0o777)  # mkdtemp makes it 0700; the venv is the user's
+    return workdir
+
+
+def _old_beside(venv_path: Path) -> Path:
+    """Where the old venv waits during the swap (one sync per directory at a time)."""
+    return venv_path.parent / f".{venv_path.name}.envlock-old"
 
 
 def recover_interrupted_sync(venv_path: Path) -> None:
     """Finish or undo a swap a killed sync left behind: the old venv comes back if PATH is
-    missing; leftovers are removed."""
+    missing; leftovers are removed. Runs under the directory's sync lock."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
-    workdir, old = _beside(venv_path)
-    if old.exists() and not venv_path.exists():
+    old = _old_beside(venv_path)
+    if old.exists() and not os.path.lexists(venv_path):
         old.rename(venv_path)
     venv.remove_tree(old)
-    venv.remove_tree(workdir)
+    for workdir in venv_path.parent.glob(f".{glob.escape(venv_path.name)}.envlock-new-*"):
+        venv.remove_tree(workdir)
 
 
 def _progress_line(line: str, report: Reporter) -> None:
@@ -1053,53 +1184,53 @@ def _progress_line(line: str, report: Reporter) -> None:
 
 
 def _sync_target_exists(venv_path: Path) -> bool:
-    """True for a venv to update, False for a path to create (missing or an empty directory);
-    anything else — a file, a project folder, /usr — is never replaced by the swap."""
+    """True for a venv to replace, False for a path to create (missing or an empty directory).
+
+    sync replaces only a directory it can prove is a venv: a pyvenv.cfg and nothing at the
+    top level but a venv's own entries. A project folder that holds a venv's files too, a
+    file, a conda env or /usr is refused before anything changes: no path of the user's is
+    ever deleted."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
     if not os.path.lexists(venv_path):
         return False
-    if venv_path.is_dir() and (venv_path / "pyvenv.cfg").is_file():
-        return venv.python_in(venv_path).exists()  # a broken venv is rebuilt
-    if venv_path.is_dir() and not any(venv_path.iterdir()):
+    if not venv_path.is_dir():
+        raise MaterialiseError(
+            f"{venv_path} exists and is not a virtual environment (it is a file); refusing to "
+            "replace it",
+            hint="Pass the path of a venv, or a new path (it is created).",
+        )
+    entries = {entry.name for entry in venv_path.iterdir()}
+    if not entries:
         return False
-    raise MaterialiseError(
-        f"{venv_path} exists and is not a virtual environment (no pyvenv.cfg); refusing to "
-        "replace it",
-        hint="Pass the path of a venv, or a new path (it is created).",
-    )
+    if "pyvenv.cfg" not in entries:
+        raise MaterialiseError(
+            f"{venv_path} exists and is not a virtual environment (no pyvenv.cfg); refusing to "
+            "replace it",
+            hint="Pass the path of a venv, or a new path (it is created).",
+        )
+    foreign = sorted(entries - venv.VENV_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise MaterialiseError(
+            f"{venv_path} is a virtual environment that also holds other files ({shown}); "
+            "refusing to replace it",
+            hint="sync rebuilds a venv and swaps it in, which would delete those files. Sync into "
+            f"a dedicated path (e.g. --venv {venv_path / '.venv'}), or move the files out.",
+        )
+    return True
 
 
 def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:
     return _digest(f"{lock_text}\0{system.platform}\0{system.glibc}\0{python}")
 
 
-def _present(purelib: Path, marker: Mapping[str, str]) -> bool:
-    """Every distribution the last sync installed is still there, at its version."""
-    installed = _dist_info_names(purelib)
-    wanted = [item.partition("==") for item in marker.get("installed", "").split()]
-    return bool(wanted) and all(installed.get(NormalizedName(n)) == v for n, _, v in wanted)
-
-
-def _dist_info_names(purelib: Path) -> dict[str, str]:
-    """Installed distributions in a site-packages: normalised name -> version."""
-    result: dict[str, str] = {}
-    try:
-        entries = list(purelib.glob("*.dist-info"))
-    except OSError:
-        return result
-    for entry in entries:
-        name, _, version = entry.name.removesuffix(".dist-info").partition("-")
-        result[canonicalize_name(name)] = version
-    return result
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Drift:
-    name: str
-    kind: str  # missing | extra | version | modified
-    expected: str = ""
-    found: str = ""
+class Verification:
+    drift: tuple[Drift, ...]
+    notes: tuple[str, ...] = ()
 
 
 def verify(
@@ -1110,18 +1241,32 @@ def verify(
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[Drift, ...]:
-    """Installed distributions vs the lock's selection (and, with deep, RECORD hashes)."""
-    from envlock.io import probe, venv  # noqa: PLC0415 - see the module note
+    """Installed state vs the lock's selection: packages, versions, the very artifacts the last
+    sync installed, files against RECORD (hashed with ``deep``), the interpreter and start-up
+    code. The same model sync's no-op check uses."""
+    return verify_venv(venv_path, lock_path=lock_path, deep=deep, host=host, environ=environ).drift
+
+
+def verify_venv(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    deep: bool = False,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Verification:
+    from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
+    from envlock.materialise.installed import DriftKind, Recorded, compare  # noqa: PLC0415
     from envlock.materialise.select import platform_target, select  # noqa: PLC0415
 
-    env = os.environ if environ is None else environ
+    del environ  # the state is read from disk; nothing runs but the interpreter query
     lock, meta = read_lock(lock_path)
     python = venv.python_in(venv_path)
     if not python.exists():
         raise MaterialiseError(
-            f"{venv_path} is not a virtual environment",
+            f"{venv_path} is not a virtual environment (or its Python is gone)",
             hint=f"Create it with `envlock sync --venv {venv_path}`."
-            if not os.path.lexists(venv_path)
+            if not os.path.lexists(venv_path) or (venv_path / "pyvenv.cfg").is_file()
             else "Pass the path of the venv to check.",
         )
     interpreter = venv.query(python)
@@ -1132,51 +1277,41 @@ def verify(
         platform_target(platform, meta.python, full_version=interpreter.version, glibc=facts.glibc),
         lock_dir=lock_path.parent,
     )
-    expected = {canonicalize_name(s.name): s.version for s in chosen}
-    found = venv.installed(python, env)
-    drift: list[Drift] = []
-    for name, version in sorted(expected.items()):
-        if name not in found:
-            drift.append(Drift(name=name, kind="missing", expected=version))
-        elif found[name] != version:
-            drift.append(Drift(name=name, kind="version", expected=version, found=found[name]))
-    drift += [
-        Drift(name=n, kind="extra", found=v) for n, v in sorted(found.items()) if n not in expected
-    ]
+    wanted = {canonicalize_name(s.name): s.version for s in chosen}
+    marker = venv.read_marker(venv_path)
+    recorded = Recorded.from_marker(marker) if marker is not None else None
+    notes: list[str] = []
+    if recorded is not None and _recorded_wanted(marker or {}) != wanted:
+        recorded = None  # synced from another lock: its record says nothing about this one
+        notes.append(f"{venv_path} was last synced from another lock; artifacts not compared")
+    elif recorded is None:
+        notes.append(
+            f"{venv_path} has no state from `envlock sync`: versions, files and start-up code "
+            "are checked, not that each package is the locked artifact"
+        )
+    site = interpreter.purelib
+    state = installed.scan(venv_path, site)
+    owned = frozenset().union(
+        *(installed.owned_files(site, d) for d in state.dists if d.name in wanted)
+    )
+    drift = list(compare(state, wanted, recorded, owned_startup=owned))
     if deep:
-        drift += _modified_files(interpreter.purelib, expected)
-    return tuple(drift)
-
-
-def _modified_files(purelib: Path, expected: Mapping[NormalizedName, str]) -> list[Drift]:
-    import base64  # noqa: PLC0415 - only for --deep
-    import csv  # noqa: PLC0415
-    import hashlib  # noqa: PLC0415
-
-    drift: list[Drift] = []
-    for info in sorted(purelib.glob("*.dist-info")):
-        name = canonicalize_name(info.name.removesuffix(".dist-info").partition("-")[0])
-        if name not in expected:
-            continue
-        record = info / "RECORD"
-        try:
-            rows = list(csv.reader(record.read_text(encoding="utf-8").splitlines()))
-        except OSError:
-            drift.append(Drift(name=name, kind="modified", found="RECORD missing"))
-            continue
-        for row in rows:
-            if len(row) < 2 or not row[1].startswith("sha256="):
-                continue
-            path = purelib / row[0]
-            try:
-                digest = hashlib.sha256(path.read_bytes()).digest()
-            except OSError:
-                drift.append(Drift(name=name, kind="modified", found=f"{row[0]} missing"))
-                continue
-            actual = "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            if actual != row[1]:
-                drift.append(Drift(name=name, kind="modified", found=row[0]))
-    return drift
+        changed = {
+            d.name: installed.changed_files(site, d) for d in state.dists if d.name in wanted
+        }
+        drift = [
+            d
+            for d in drift
+            if not (d.kind == DriftKind.MODIFIED and d.found == "files changed")
+            or changed.get(NormalizedName(d.name))
+        ]
+        drift += [
+            Drift(name=name, kind=DriftKind.MODIFIED, found=path)
+            for name, paths in sorted(changed.items())
+            for path in paths
+            if not any(x.name == name and x.found == path for x in drift)
+        ]
+    return Verification(drift=tuple(drift), notes=tuple(notes))
 
 
 def _export_platform(lock_path: Path, meta: LockMeta, platform: str | None) -> Platform:
@@ -1380,6 +1515,15 @@ def bundle(
         target = platform_target(Platform(name), meta.python)
         for item in select(lock, target, lock_dir=lock_path.parent):
             chosen.setdefault(item.filename, item)
+    builds = sorted({canonicalize_name(s.name) for s in chosen.values() if not s.is_wheel})
+    if builds:
+        raise MaterialiseError(
+            f"the lock has only a source distribution of {', '.join(builds)} for "
+            f"{', '.join(wanted)}; an offline sync cannot build it",
+            hint="A build needs its build requirements, which would come unpinned from PyPI. "
+            "Publish a wheel of it to your index and run `envlock lock --upgrade`, or sync "
+            "online with --allow-build.",
+        )
     wheels = output / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     items = [

@@ -616,13 +616,37 @@ def sync(
             help="Stop when the NVIDIA driver is too old for the locked build.",
         ),
     ] = True,
+    link_mode: Annotated[
+        api.LinkMode,
+        typer.Option(
+            help="How files get from the cache into the venv. auto: copy-on-write clone where "
+            "the filesystem supports it, else copy. hardlink is fastest but shares files with "
+            "the cache: an edit in one venv then reaches every venv synced from it.",
+        ),
+    ] = api.LinkMode.AUTO,
+    reinstall: Annotated[
+        bool,
+        typer.Option("--reinstall", help="Rebuild the venv even when it already matches the lock."),
+    ] = False,
+    allow_build: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-build",
+            metavar="NAME",
+            help="Allow building this package from its source distribution (repeatable). "
+            "A build runs the package's code and fetches its build requirements unpinned.",
+        ),
+    ] = None,
 ) -> None:
     """Make a venv exactly the lock: install by URL and sha256, remove everything else.
 
     The venv (with the lock's Python, found on this machine) is built beside PATH and swapped
-    in only when everything worked: on a hash mismatch, a network failure, Ctrl-C or even
-    SIGKILL, the old venv stays at PATH. A second sync with nothing to do returns at once.
-    Credentials in ENVLOCK_*_INDEX_URL authenticate downloads from private indexes.
+    in only when everything worked: on a hash mismatch, a network failure, Ctrl-C, SIGTERM or
+    even SIGKILL, the old venv stays at PATH. Only a directory that is nothing but a venv is
+    ever replaced. A second sync with nothing to do returns at once, after checking that every
+    package is still the artifact it installed (no extra package, no edited file, no foreign
+    start-up code, the same interpreter). Credentials in ENVLOCK_*_INDEX_URL authenticate
+    downloads from private indexes.
     """
     with _progress("Syncing…"):
         result = api.sync(
@@ -631,9 +655,16 @@ def sync(
             installer=installer.value,
             host_check=host_check,
             report=err.print,
+            link_mode=link_mode.value,
+            reinstall=reinstall,
+            allow_build=tuple(allow_build or ()),
         )
     for warning in result.warnings:
-        err.print(f"warning: {warning}")
+        err.print(f"warning: {warning}", markup=False)
+    if result.reasons:
+        shown = ", ".join(result.reasons[:5])
+        more = f" and {len(result.reasons) - 5} more" if len(result.reasons) > 5 else ""
+        err.print(f"{venv_path} differed from the lock ({shown}{more}).", markup=False)
     if not result.changed:
         err.print(f"{venv_path} already matches {lock_path} ({result.packages} packages).")
     else:
@@ -650,8 +681,16 @@ def verify(
         bool, typer.Option("--deep", help="Also check every installed file against RECORD.")
     ] = False,
 ) -> None:
-    """Does the venv still equal the lock? Exit 1 with a table of drift."""
-    drift = api.verify(venv_path, lock_path=_with_variant(lock_path, variant), deep=deep)
+    """Does the venv still equal the lock? Exit 1 with a table of drift.
+
+    Checks every installed package against the lock (missing, extra, other version, duplicate
+    .dist-info), against the artifact the last sync installed (replaced by another build of the
+    same version), its files against RECORD (sizes; sha256 with --deep), the interpreter and
+    pyvenv.cfg, and start-up code (.pth, sitecustomize) that no locked package installed."""
+    report = api.verify_venv(venv_path, lock_path=_with_variant(lock_path, variant), deep=deep)
+    drift = report.drift
+    for note in report.notes:
+        err.print(f"note: {note}", markup=False)
     if not drift:
         err.print(f"{venv_path} matches {lock_path}.")
         return

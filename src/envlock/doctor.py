@@ -148,13 +148,18 @@ def _coverage(meta: LockMeta, host: HostFacts) -> tuple[list[Finding], Platform 
         findings.append(
             Finding(
                 level=Level.ERROR,
-                what=f"this Python is {host.python}; the lock is for Python {meta.python}",
-                fix=f"Use a Python {meta.python} interpreter, or set [env] python = "
-                f'"{host.python}" and run `envlock lock`.',
+                what=f"no Python {meta.python} on this host (the lock is for Python "
+                f"{meta.python}; envlock itself runs on {host.python})",
+                fix=f"Install CPython {meta.python} (uv python install {meta.python}, pyenv, or "
+                f"the OS's python{meta.python} package) so that `python{meta.python}` is on "
+                f'PATH, or set [env] python = "{host.python}" and run `envlock lock`.',
             )
         )
     elif host.python:
-        findings.append(Finding(level=Level.OK, what=f"Python {host.python} matches the lock"))
+        where = f" ({host.python_path})" if host.python_path else ""
+        findings.append(
+            Finding(level=Level.OK, what=f"Python {host.python}{where} matches the lock")
+        )
     return findings, platform
 
 

@@ -21,7 +21,8 @@ class HostFacts:
     os: str = ""  # "linux", "darwin", "windows"
     machine: str = ""  # "x86_64", "aarch64", "arm64", "AMD64"
     glibc: str | None = None  # "2.35"
-    python: str = ""  # "3.11"
+    python: str = ""  # "3.11": the lock's Python when one was found on the host, else envlock's
+    python_path: str = ""  # where the lock's Python was found ("" when it is envlock's own)
     nvidia_driver: str | None = None  # "550.54.14"
     driver_source: str = ""  # where the driver version was read
     gpus: tuple[Gpu, ...] = ()

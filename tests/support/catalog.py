@@ -308,6 +308,8 @@ def pypi() -> list[Dist]:
             upload_time=_t(2024, 12),
         ),
         Dist(name="six", version="1.16.0", tags=("py2.py3-none-any",), upload_time=_t(2021, 5)),
+        # A dotted project name: pip lists it as "ruamel.yaml", the lock names it ruamel-yaml.
+        Dist(name="ruamel.yaml", version="0.18.6", upload_time=_t(2024, 2)),
         _numpy("2.2.0", _t(2025, 1)),
         _numpy("2.3.0", _t(2026, 6)),
         Dist(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from envlock import __version__
 from envlock.errors import EnvlockError, HashMismatchError, IndexUnavailableError
+from envlock.io.files import file_sha256
 from envlock.io.http import timeout_s
 from envlock.urls import redact_url, split_credentials
 
@@ -25,11 +25,7 @@ class Download:
 
 
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path).hex()
 
 
 def _fetch(item: Download, auth: Callable[[str], tuple[str, str] | None]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tomllib
@@ -30,6 +31,18 @@ def exclusive(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path) -> bytes:
+    """sha256 of a file's bytes, streamed in 1 MiB pieces (never the whole file in memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def refuse_symlink(path: Path) -> None:

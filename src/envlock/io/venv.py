@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
+
+from packaging.utils import canonicalize_name
 
 from envlock.errors import (
     EnvlockError,
@@ -23,13 +27,36 @@ from envlock.io.uv import cache_dir, uv_binary
 from envlock.urls import private_indexes, redact_text
 
 MARKER_FILE = ".envlock-sync.json"
+# Output ends with a delimiter line and the JSON: a .pth in the venv may print anything first.
+_DELIMITER = "--envlock-interpreter-query--"
 _QUERY = (
     "import json, platform, sys, sysconfig; "
+    f"print('\\n{_DELIMITER}'); "
     "print(json.dumps({'version': platform.python_version(), "
     "'minor': f'{sys.version_info[0]}.{sys.version_info[1]}', "
     "'implementation': sys.implementation.name, 'platform': sysconfig.get_platform(), "
     "'purelib': sysconfig.get_path('purelib'), "
     "'base': getattr(sys, '_base_executable', sys.executable)}))"
+)
+# What a venv holds at its top level (python -m venv, virtualenv, uv venv, and envlock's state
+# file). sync replaces only a directory that holds nothing else: anything more is the user's.
+VENV_ENTRIES = frozenset(
+    {
+        "bin",
+        "Scripts",
+        "lib",
+        "Lib",
+        "lib64",
+        "include",
+        "Include",
+        "share",
+        "etc",  # data files some wheels install (jupyter's etc/jupyter)
+        "pyvenv.cfg",
+        ".gitignore",
+        "CACHEDIR.TAG",
+        ".lock",
+        MARKER_FILE,
+    }
 )
 
 
@@ -64,7 +91,11 @@ def _uv(
 
 def find_python(minor: str, environ: Mapping[str, str]) -> Path:
     """A CPython ``minor`` interpreter on this machine (never downloaded)."""
-    result = _uv(["python", "find", "--no-config", "--no-python-downloads", minor], environ)
+    # --system: never a virtual environment (the project's own .venv is not an interpreter to
+    # build from); PATH (python3.12), pyenv and uv-managed interpreters are all searched.
+    result = _uv(
+        ["python", "find", "--no-config", "--system", "--no-python-downloads", minor], environ
+    )
     if result.returncode != 0 or not result.stdout.strip():
         raise MaterialiseError(
             f"no Python {minor} interpreter found on this machine (the lock is for Python {minor})",
@@ -110,14 +141,26 @@ def purelib_of(venv: Path, minor: str) -> Path:
 
 
 def query(python: Path) -> Interpreter:
-    result = proc.run([python, "-c", _QUERY], env=proc.clean_environment(os.environ), timeout=60)
+    result = proc.run(
+        [python, "-I", "-c", _QUERY], env=proc.clean_environment(os.environ), timeout=60
+    )
     if result.returncode != 0:
         raise MaterialiseError(
             f"{python} does not run",
             hint="Remove the broken venv or pick another path.",
             detail=result.stderr.strip(),
         )
-    data = json.loads(result.stdout)
+    _, found, payload = result.stdout.rpartition(_DELIMITER)
+    try:
+        data = json.loads(payload) if found else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise MaterialiseError(
+            f"{python} did not answer envlock's interpreter query",
+            hint="Is it a CPython interpreter? Remove the broken venv or pick another path.",
+            detail=result.stdout.strip()[-2000:],
+        )
     return Interpreter(
         python=python,
         version=data["version"],
@@ -192,9 +235,15 @@ def install_exact(
     environ: Mapping[str, str],
     *,
     installer: str = "uv",
+    link_mode: str = "copy",
+    install_lock: str | None = None,
     echo: Callable[[str], None] = lambda _line: None,
 ) -> None:
     """Make the environment exactly the requirements (hashed URLs), removing everything else.
+
+    ``link_mode`` is uv's (copy, clone, hardlink): how files get from uv's cache into the venv.
+    ``install_lock`` is the same selection as a PEP 751 lock; uv installs from it when given
+    (each artifact downloaded once); pip always reads the requirements.
 
     uv downloads and checks every artifact before it changes the environment, so a hash
     mismatch or a network failure leaves an existing venv as it was.
@@ -205,6 +254,10 @@ def install_exact(
         if installer == "pip":
             _pip_install(python, reqs, environ)
             return
+        source = reqs
+        if install_lock is not None:
+            source = Path(tmp) / "pylock.toml"
+            source.write_text(install_lock, encoding="utf-8")
         offline = (
             ["--offline"]
             if all(
@@ -224,12 +277,14 @@ def install_exact(
                 "--no-config",
                 "--python",
                 python,
-                "--require-hashes",
+                *(["--require-hashes"] if source == reqs else []),
                 "--cache-dir",
                 cache_dir(environ),
                 "--no-python-downloads",
+                "--link-mode",
+                link_mode,
                 *index_args,
-                reqs,
+                source,
             ],
             env=proc.clean_environment(environ, index_env),
             echo=echo,
@@ -326,7 +381,7 @@ def _local_requirements(reqs: Path, wheels: Path) -> Path:
 def _pip_remove_extraneous(python: Path, reqs: Path, env: Mapping[str, str]) -> None:
     """Uninstall what the lock does not list; pip itself goes last (the venv stays exact)."""
     wanted = {
-        line.split(" @ ", 1)[0].strip().lower().replace("_", "-")
+        canonicalize_name(line.split(" @ ", 1)[0].strip())
         for line in reqs.read_text(encoding="utf-8").splitlines()
         if " @ " in line
     }
@@ -353,7 +408,7 @@ def _pip_remove_extraneous(python: Path, reqs: Path, env: Mapping[str, str]) -> 
     names = [
         row["name"]
         for row in json.loads(listed.stdout.strip().splitlines()[0])
-        if row["name"].lower().replace("_", "-") not in wanted
+        if canonicalize_name(row["name"]) not in wanted
     ]
     extra = sorted(n for n in names if n.lower() != "pip") + [
         n for n in names if n.lower() == "pip"
@@ -390,9 +445,7 @@ def installed(python: Path, environ: Mapping[str, str]) -> dict[str, str]:
             hint="Is it a working venv? `envlock sync` re-creates it.",
             detail=result.stderr.strip(),
         )
-    return {
-        row["name"].lower().replace("_", "-"): row["version"] for row in json.loads(result.stdout)
-    }
+    return {canonicalize_name(row["name"]): row["version"] for row in json.loads(result.stdout)}
 
 
 def check(python: Path, environ: Mapping[str, str]) -> str | None:
@@ -403,7 +456,7 @@ def check(python: Path, environ: Mapping[str, str]) -> str | None:
     return (result.stdout + result.stderr).strip()
 
 
-def read_marker(venv: Path) -> dict[str, str] | None:
+def read_marker(venv: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((venv / MARKER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -411,7 +464,7 @@ def read_marker(venv: Path) -> dict[str, str] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_marker(venv: Path, data: Mapping[str, str]) -> None:
+def write_marker(venv: Path, data: Mapping[str, object]) -> None:
     (venv / MARKER_FILE).write_text(json.dumps(dict(data), sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -419,3 +472,53 @@ def remove_tree(path: Path) -> None:
     import shutil  # noqa: PLC0415 - only on the failure path
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def link_mode_for(cache: Path, target_dir: Path) -> str:
+    """``auto``'s choice: clone (copy-on-write) where the filesystem can reflink from uv's
+    cache into ``target_dir``, else copy. Never hardlink: an edit in one venv would reach the
+    cache and every venv synced from it. (uv's own clone falls back to hard links silently.)"""
+    if sys.platform == "darwin":
+        return "clone"  # APFS clonefile; uv's default there
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        return "copy"
+    ficlone = 0x40049409  # linux/fs.h FICLONE
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with (
+            tempfile.NamedTemporaryFile(dir=cache, prefix=".envlock-reflink-") as source,
+            tempfile.NamedTemporaryFile(dir=target_dir, prefix=".envlock-reflink-") as dest,
+        ):
+            source.write(b"envlock")
+            source.flush()
+            fcntl.ioctl(dest.fileno(), ficlone, source.fileno())
+    except OSError:
+        return "copy"
+    return "clone"
+
+
+def honour_umask(path: Path, mode: int) -> None:
+    """Give ``path`` ``mode`` less the process umask, as a plain mkdir/open would have."""
+    current = os.umask(0)
+    os.umask(current)
+    path.chmod(mode & ~current)
+
+
+@contextlib.contextmanager
+def exclusive_dir(directory: Path) -> Iterator[None]:
+    """Hold an advisory lock on a directory (no file is created): syncs that swap venvs in
+    one directory take turns, whatever lock each one syncs from."""
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, run unguarded
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

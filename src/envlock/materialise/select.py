@@ -118,6 +118,36 @@ def render_requirements(selected: Sequence[Selected], *, header: str = "") -> st
     return "\n".join(lines) + "\n"
 
 
+def render_install_lock(selected: Sequence[Selected]) -> str:
+    """A PEP 751 lock of exactly the selected artifacts (one per package, no markers), for
+    `uv pip sync pylock.toml`: uv then takes names, versions and hashes from it and downloads
+    each artifact once (from a requirements file it also fetches each wheel for its metadata)."""
+    import tomlkit  # noqa: PLC0415 - only for sync
+
+    packages = []
+    for s in selected:
+        if s.url.startswith("file:"):
+            from urllib.parse import unquote, urlsplit  # noqa: PLC0415
+
+            where = {"path": unquote(urlsplit(s.url).path)}
+        else:
+            where = {"url": s.url}
+        artifact: dict[str, object] = {
+            "name": s.filename,
+            **where,
+            "hashes": {"sha256": s.sha256},
+        }
+        if s.size is not None:
+            artifact["size"] = s.size
+        entry: dict[str, object] = {"name": s.name, "version": s.version}
+        if s.is_wheel:
+            entry["wheels"] = [artifact]
+        else:
+            entry["sdist"] = artifact
+        packages.append(entry)
+    return tomlkit.dumps({"lock-version": "1.0", "created-by": "envlock", "packages": packages})
+
+
 def bundle_lock(lock: Pylock, filenames: frozenset[str], directory: str = "wheels") -> Pylock:
     """The same lock with only the bundled artifacts, each as a relative `path`."""
     packages = []
