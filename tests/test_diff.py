@@ -17,6 +17,8 @@ from tests.golden import assert_golden
 
 LINUX = "sys_platform == 'linux' and platform_machine == 'x86_64'"
 MAC = "sys_platform == 'darwin' and platform_machine == 'arm64'"
+FAMILY = ("torch", "torchvision", "torchaudio")
+TORCH_INDEX = "https://download.pytorch.org/whl"
 
 
 def _sha(seed: str) -> str:
@@ -28,6 +30,7 @@ def _pkg(
     version: str,
     *,
     index: str = "https://pypi.org/simple",
+    host: str = "files.example",
     seed: str = "a",
     marker: str | None = None,
     tag: str = "py3-none-any",
@@ -37,7 +40,7 @@ def _pkg(
     module = name.replace("-", "_")
     wheels = [
         {
-            "url": f"https://files.example/{module}-{version}-{tag}.whl",
+            "url": f"https://{host}/{module}-{version}-{tag}.whl",
             "hashes": {"sha256": _sha(seed)},
         }
     ]
@@ -70,7 +73,7 @@ def _lock(
         platforms=platforms,
         torch="2.6",
         variant=variant,
-        variant_index=None,
+        variant_index=f"{TORCH_INDEX}/{variant}",
         pypi_index="https://pypi.org/simple",
         torch_source={},
     )
@@ -87,9 +90,6 @@ def _lock(
     )
 
 
-TORCH_INDEX = "https://download.pytorch.org/whl"
-
-
 def _old() -> Pylock:
     return _lock(
         [
@@ -97,6 +97,7 @@ def _old() -> Pylock:
                 "torch", "2.6.0+cu124", index=f"{TORCH_INDEX}/cu124", tag="cp311-cp311-linux_x86_64"
             ),
             _pkg("six", "1.16.0"),
+            _pkg("idna", "3.10"),
             _pkg("numpy", "2.3.0"),
             _pkg("filelock", "3.16.1", seed="b"),
             _pkg("sympy", "1.13.1", index="https://mirror.example/simple"),
@@ -118,6 +119,7 @@ def _new() -> Pylock:
                 "torch", "2.6.0+cu126", index=f"{TORCH_INDEX}/cu126", tag="cp311-cp311-linux_x86_64"
             ),
             _pkg("six", "1.17.0"),
+            _pkg("idna", "3.10+evil", host="evil.example"),
             _pkg("numpy", "2.2.0"),
             _pkg("filelock", "3.16.1", seed="c"),
             _pkg("sympy", "1.13.1"),
@@ -136,7 +138,7 @@ def _new() -> Pylock:
 
 def _kinds() -> dict[str, set[ChangeKind]]:
     result: dict[str, set[ChangeKind]] = {}
-    for change in diff_locks(_old(), _new()).all_changes():
+    for change in diff_locks(_old(), _new(), family=FAMILY).all_changes():
         result.setdefault(change.name, set()).add(change.kind)
     return result
 
@@ -145,6 +147,7 @@ def test_every_change_type_is_detected() -> None:
     kinds = _kinds()
     assert kinds["torch"] == {ChangeKind.VARIANT_CHANGED}  # its index move is expected
     assert kinds["six"] == {ChangeKind.UPGRADED}
+    assert kinds["idna"] == {ChangeKind.SOURCE_CHANGED}
     assert kinds["numpy"] == {ChangeKind.DOWNGRADED}
     assert kinds["filelock"] == {ChangeKind.HASH_CHANGED}
     assert kinds["sympy"] == {ChangeKind.INDEX_CHANGED}
@@ -153,7 +156,9 @@ def test_every_change_type_is_detected() -> None:
     assert kinds["requests"] == {ChangeKind.ARTIFACTS_CHANGED}
     assert kinds["jinja2"] == {ChangeKind.MARKER_CHANGED}
     assert kinds["mpmath"] == {ChangeKind.REQUIRES_PYTHON_CHANGED}
-    assert {c.kind for c in diff_locks(_old(), _new()).all_changes()} == set(ChangeKind)
+    assert {c.kind for c in diff_locks(_old(), _new(), family=FAMILY).all_changes()} == set(
+        ChangeKind
+    )
     assert kinds[""] == {
         ChangeKind.PYTHON_CHANGED,
         ChangeKind.REQUIRES_PYTHON_CHANGED,
@@ -164,9 +169,10 @@ def test_every_change_type_is_detected() -> None:
 
 
 def test_security_changes_come_first_and_runtime_collapses() -> None:
-    result = diff_locks(_old(), _new())
+    result = diff_locks(_old(), _new(), family=FAMILY)
     security = [c for c in result.changes if c.security]
     assert [(c.kind, c.name) for c in security] == [
+        (ChangeKind.SOURCE_CHANGED, "idna"),
         (ChangeKind.INDEX_CHANGED, "sympy"),
         (ChangeKind.HASH_CHANGED, "filelock"),
     ]
@@ -181,18 +187,18 @@ def test_security_changes_come_first_and_runtime_collapses() -> None:
 
 
 def test_identical_locks_have_no_changes() -> None:
-    assert diff_locks(_old(), _old()).empty
+    assert diff_locks(_old(), _old(), family=FAMILY).empty
 
 
 def test_added_and_deleted_lock() -> None:
-    added = diff_locks(None, _new())
+    added = diff_locks(None, _new(), family=FAMILY)
     assert {c.kind for c in added.all_changes()} == {ChangeKind.ADDED}
-    removed = diff_locks(_old(), None)
+    removed = diff_locks(_old(), None, family=FAMILY)
     assert {c.kind for c in removed.all_changes()} == {ChangeKind.REMOVED}
 
 
 def test_renderers_are_golden() -> None:
-    result = diff_locks(_old(), _new())
+    result = diff_locks(_old(), _new(), family=FAMILY)
     assert_golden("diff.txt", render_text(result))
     assert_golden("diff_expanded.txt", render_text(result, expand=True))
     assert_golden("diff.md", render_markdown(result))
@@ -200,7 +206,7 @@ def test_renderers_are_golden() -> None:
 
 
 def test_json_schema_is_stable() -> None:
-    data = diff_json(diff_locks(_old(), _new()))
+    data = diff_json(diff_locks(_old(), _new(), family=FAMILY))
     assert set(data) == {
         "schema",
         "old-exists",
@@ -224,14 +230,18 @@ def _git(repo: Path, *args: str) -> str:
     ).stdout
 
 
+def _init(repo: Path) -> None:
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.email", "t@example.com")
+    _git(repo, "config", "user.name", "t")
+    (repo / "README").write_text("x\n")
+    _git(repo, "add", "README")
+    _git(repo, "commit", "-qm", "start")
+
+
 @pytest.fixture
 def repo(isolated_env: Path) -> Path:
-    _git(isolated_env, "init", "-q", "-b", "main")
-    _git(isolated_env, "config", "user.email", "t@example.com")
-    _git(isolated_env, "config", "user.name", "t")
-    (isolated_env / "README").write_text("x\n")
-    _git(isolated_env, "add", "README")
-    _git(isolated_env, "commit", "-qm", "start")
+    _init(isolated_env)
     (isolated_env / "pylock.toml").write_text(render_lock(_old()))
     _git(isolated_env, "add", "pylock.toml")
     _git(isolated_env, "commit", "-qm", "old lock")
@@ -245,6 +255,12 @@ def test_diff_two_revisions(repo: Path, cli: Cli) -> None:
     assert result.code == 0, result.stderr
     data = json.loads(result.stdout)
     assert any(c["name"] == "six" and c["kind"] == "upgraded" for c in data["changes"])
+
+
+def test_the_cli_takes_the_torch_family_from_the_channel_data(repo: Path, cli: Cli) -> None:
+    result = cli("diff", "HEAD~1", "HEAD", "--format", "json")
+    torch = [c for c in json.loads(result.stdout)["changes"] if c["name"] == "torch"]
+    assert [c["kind"] for c in torch] == ["variant-changed"]
 
 
 def test_default_is_head_against_working_tree(repo: Path, cli: Cli) -> None:
@@ -305,3 +321,67 @@ def test_a_side_never_becomes_a_git_option(side: str, repo: Path, cli: Cli) -> N
     assert result.code == 2, result.stderr
     assert "hint:" in result.stderr
     assert not list(repo.glob("pwned*"))
+
+
+# ---------------------------------------------------------------------------------------
+# a lock in history that is not UTF-8: read with U+FFFD, named, never fatal to git
+
+
+def _not_utf8(lock: Pylock, where: str = 'created-by = "envlock') -> bytes:
+    """The lock's TOML with two bytes that are not UTF-8 (0xff 0xfe) right after ``where``."""
+    text = render_lock(lock).encode()
+    assert where.encode() in text
+    return text.replace(where.encode(), where.encode() + b"\xff\xfe", 1)
+
+
+def _history(repo: Path, first: bytes) -> Path:
+    """HEAD~1: ``first`` (bytes as committed); HEAD: the good new lock."""
+    _init(repo)
+    (repo / "pylock.toml").write_bytes(first)
+    _git(repo, "add", "pylock.toml")
+    _git(repo, "commit", "-qm", "undecodable lock")
+    (repo / "pylock.toml").write_text(render_lock(_new()))
+    _git(repo, "commit", "-qam", "good lock")
+    return repo
+
+
+def test_a_revision_that_is_not_utf8_is_diffed_with_a_warning(isolated_env: Path, cli: Cli) -> None:
+    _history(isolated_env, _not_utf8(_old()))
+    result = cli("diff", "HEAD~1", "HEAD")
+    assert result.code == 0, result.stderr
+    assert "warning: HEAD~1:pylock.toml (old side) is not valid UTF-8" in result.stderr
+    assert "upgraded" in result.stdout
+
+
+def test_a_revision_with_a_byte_order_mark_is_read_like_a_file(
+    isolated_env: Path, cli: Cli
+) -> None:
+    _history(isolated_env, b"\xef\xbb\xbf" + render_lock(_old()).encode())
+    result = cli("diff", "HEAD~1", "HEAD")
+    assert result.code == 0, result.stderr
+    assert "upgraded" in result.stdout
+
+
+def test_a_revision_that_is_not_utf8_nor_toml_says_both(isolated_env: Path, cli: Cli) -> None:
+    _history(isolated_env, _not_utf8(_old(), where="lock-version"))
+    result = cli("diff", "HEAD~1", "HEAD")
+    assert result.code == 7, result.stderr
+    assert "HEAD~1:pylock.toml (old side, not valid UTF-8) is not valid TOML" in result.stderr
+
+
+def test_textconv_notes_bytes_that_are_not_utf8_and_exits_0(isolated_env: Path, cli: Cli) -> None:
+    (isolated_env / "pylock.toml").write_bytes(_not_utf8(_old()))
+    result = cli("textconv", "pylock.toml")
+    assert result.code == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first == "# envlock: pylock.toml is not valid UTF-8; undecodable bytes shown as U+FFFD"
+    assert any(line.startswith("six 1.16.0 ") for line in rest)
+
+
+def test_git_log_p_survives_a_lock_that_is_not_utf8(isolated_env: Path, cli: Cli) -> None:
+    repo = _history(isolated_env, _not_utf8(_old()))
+    assert cli("git-setup").code == 0
+    shown = _git(repo, "log", "-p", "--format=commit %s", "--", "pylock.toml")
+    assert "+# envlock: pylock.toml is not valid UTF-8" in shown  # the lock's first commit
+    assert "-six 1.16.0 " in shown
+    assert "+six 1.17.0 " in shown

@@ -11,15 +11,29 @@ from packaging.pylock import Pylock
 
 from envlock import api
 from envlock.doctor import Level
+from envlock.errors import MaterialiseError
 from envlock.host import HostFacts
 from envlock.io.probe import probe_host
-from envlock.lockfile import LockMeta, render_lock
+from envlock.lockfile import LockMeta, lock_meta, parse_lock_text, render_lock
 from tests.conftest import Cli
+from tests.test_lock_e2e import write_spec
 
 SYSTEM = HostFacts(os="linux", machine="x86_64", glibc="2.35", python="3.11")
 
 
-def _lock(torch: str, variant: str, *, tag: str = "manylinux_2_28_x86_64") -> str:
+def _lock(
+    torch: str,
+    variant: str,
+    *,
+    tag: str = "manylinux_2_28_x86_64",
+    recorded: str | None = None,
+    url: str | None = None,
+    packages: list[dict[str, Any]] | None = None,
+) -> str:
+    """A one-package lock of torch ``torch``+``variant`` from download.pytorch.org.
+
+    ``recorded``: the variant [tool.envlock] says (default: the same); ``url``: the wheel's URL
+    instead, ``torch`` then being the locked version as is; ``packages``: instead of torch."""
     series = ".".join(torch.split(".")[:2])
     meta = LockMeta(
         spec_digest="sha256:" + "0" * 64,
@@ -27,24 +41,27 @@ def _lock(torch: str, variant: str, *, tag: str = "manylinux_2_28_x86_64") -> st
         python="3.11",
         platforms=("linux-x86_64",),
         torch=series,
-        variant=variant,
+        variant=recorded or variant,
         variant_index=None,
         pypi_index="https://pypi.org/simple",
         torch_source={"linux-x86_64": "pytorch-index"},
     )
-    url = f"https://download.pytorch.org/whl/{variant}/torch-{torch}%2B{variant}-cp311-cp311-{tag}.whl"
+    # With a URL of the caller's, ``torch`` is the version exactly as locked (label or none).
+    version = torch if url is not None else f"{torch}+{variant}"
+    url = url or (
+        f"https://download.pytorch.org/whl/{variant}/torch-{torch}%2B{variant}-cp311-cp311-{tag}.whl"
+    )
+    torch_entry = {
+        "name": "torch",
+        "version": version,
+        "wheels": [{"url": url, "hashes": {"sha256": "a" * 64}}],
+    }
     lock = Pylock.from_dict(
         {
             "lock-version": "1.0",
             "created-by": "envlock",
             "requires-python": "==3.11.*",
-            "packages": [
-                {
-                    "name": "torch",
-                    "version": f"{torch}+{variant}",
-                    "wheels": [{"url": url, "hashes": {"sha256": "a" * 64}}],
-                }
-            ],
+            "packages": [torch_entry] if packages is None else packages,
             "tool": {"envlock": meta.to_tool()},
         }
     )
@@ -77,6 +94,13 @@ def _verdict(tmp_path: Path, lock_text: str, host: HostFacts) -> api.DoctorRepor
     path = tmp_path / "pylock.toml"
     path.write_text(lock_text)
     return api.doctor(path, host=host)
+
+
+def _parsed(lock_text: str) -> tuple[Pylock, LockMeta]:
+    lock = parse_lock_text(lock_text)
+    meta = lock_meta(lock)
+    assert meta is not None
+    return lock, meta
 
 
 def _errors(report: api.DoctorReport) -> list[str]:
@@ -223,3 +247,132 @@ def test_doctor_without_lock(isolated_env: Path, cli: Cli) -> None:
     result = cli("doctor")
     assert result.code == 7
     assert "envlock lock" in result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# the build is read from the locked torch artifact, not from [tool.envlock]
+
+X86 = "manylinux_2_28_x86_64"
+PYPI_TORCH = (
+    "https://files.pythonhosted.org/packages/aa/bb/torch-2.6.0-cp311-cp311-manylinux1_x86_64.whl"
+)
+
+
+def test_record_saying_cpu_over_a_cuda_torch_is_an_error(tmp_path: Path) -> None:
+    report = _verdict(
+        tmp_path, _lock("2.6.0", "cu126", recorded="cpu"), _host(tmp_path, driver=None)
+    )
+    assert not report.ok
+    assert any(
+        "the lock's [tool.envlock] says cpu but torch is 2.6.0+cu126: edited by hand?" in e
+        for e in _errors(report)
+    )
+
+
+def test_driver_is_judged_for_the_locked_torch_not_the_record(tmp_path: Path) -> None:
+    host = _host(tmp_path, driver="470.256.02", gpu="Tesla V100-SXM2-16GB", cc="7.0")
+    errors = _errors(_verdict(tmp_path, _lock("2.6.0", "cu126", recorded="cpu"), host))
+    assert any("driver 470.256.02 is too old for cu126" in e for e in errors)
+
+
+def test_record_saying_cuda_over_a_cpu_torch_is_an_error_not_a_driver_check(
+    tmp_path: Path,
+) -> None:
+    host = _host(tmp_path, driver="470.256.02", gpu="Tesla V100-SXM2-16GB", cc="7.0")
+    errors = _errors(_verdict(tmp_path, _lock("2.6.0", "cpu", recorded="cu126"), host))
+    assert errors == [
+        "the lock's [tool.envlock] says cu126 but torch is 2.6.0+cpu: edited by hand? | "
+        "Re-create the lock with `envlock lock --upgrade`, or restore it from git."
+    ]
+
+
+def test_pypi_torch_without_label_is_pypis_own_build(tmp_path: Path) -> None:
+    lock = _lock("2.6.0", "cu124", url=PYPI_TORCH)
+    host = _host(tmp_path, driver="470.256.02", gpu="Tesla V100-SXM2-16GB", cc="7.0")
+    errors = _errors(_verdict(tmp_path, lock, host))
+    assert len(errors) == 1
+    assert "driver 470.256.02 is too old for cu124" in errors[0]
+
+
+def test_pypi_torch_under_a_cpu_record_is_an_error(tmp_path: Path) -> None:
+    lock = _lock("2.6.0", "cu124", recorded="cpu", url=PYPI_TORCH)
+    errors = _errors(_verdict(tmp_path, lock, _host(tmp_path, driver=None)))
+    assert any("says cpu but torch is 2.6.0 from PyPI (cu124 on linux-x86_64)" in e for e in errors)
+
+
+def test_lock_without_torch_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    six = {
+        "name": "six",
+        "version": "1.17.0",
+        "wheels": [
+            {
+                "url": "https://files.pythonhosted.org/packages/aa/six-1.17.0-py2.py3-none-any.whl",
+                "hashes": {"sha256": "b" * 64},
+            }
+        ],
+    }
+    report = _verdict(
+        tmp_path, _lock("2.6.0", "cu126", packages=[six]), _host(tmp_path, driver=None)
+    )
+    assert report.ok
+    assert any(
+        f.level is Level.NOTE and "no torch" in f.what and "linux-x86_64" in f.what
+        for f in report.findings
+    )
+
+
+def test_doctor_cli_exits_1_on_a_hand_edited_record(
+    isolated_env: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (isolated_env / "pylock.toml").write_text(_lock("2.6.0", "cu126", recorded="cpu"))
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "no-nvidia-smi"))
+    result = cli("doctor")
+    assert result.code == 1
+    assert "error: the lock's [tool.envlock] says cpu but torch is 2.6.0+cu126" in result.stdout
+
+
+def test_preflight_stops_on_a_hand_edited_record() -> None:
+    lock_text = _lock("2.6.0", "cu126", recorded="cpu")
+    lock, meta = _parsed(lock_text)
+    with pytest.raises(MaterialiseError) as info:
+        api._preflight(lock, meta, SYSTEM)
+    assert "[tool.envlock] says cpu but torch is 2.6.0+cu126" in info.value.message
+    assert "--no-host-check" in info.value.hint
+
+
+def test_sync_refuses_a_hand_edited_record_unless_no_host_check(
+    fixture_env: Path, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "no-nvidia-smi"))
+    write_spec(fixture_env, cuda="12.6")
+    assert cli("lock").code == 0
+    lock = fixture_env / "pylock.toml"
+    lock.write_text(lock.read_text().replace('variant = "cu126"', 'variant = "cpu"'))
+    result = cli("sync", "--venv", ".venv")
+    assert result.code == 7, result.stderr
+    assert "[tool.envlock] says cpu but torch is 2.6.0+cu126" in result.stderr
+    assert not (fixture_env / ".venv").exists()
+    assert cli("sync", "--venv", ".venv", "--no-host-check").code == 0
+
+
+def test_torch_entry_contradicting_itself_is_an_error(tmp_path: Path) -> None:
+    url = f"https://download.pytorch.org/whl/cu124/torch-2.6.0%2Bcu126-cp311-cp311-{X86}.whl"
+    lock = _lock("2.6.0+cu126", "cu126", url=url)
+    errors = _errors(_verdict(tmp_path, lock, _host(tmp_path, driver=None)))
+    assert any(
+        "torch entry contradicts itself: version 2.6.0+cu126 says cu126, "
+        "wheel URL folder /cu124/ says cu124" in e
+        for e in errors
+    )
+
+
+def test_record_naming_another_torch_release_is_an_error(tmp_path: Path) -> None:
+    lock = _lock("2.6.0", "cu126").replace('torch = "2.6"', 'torch = "2.8"')
+    errors = _errors(_verdict(tmp_path, lock, _host(tmp_path, driver=None)))
+    assert any("[tool.envlock] says torch 2.8 but torch is 2.6.0+cu126" in e for e in errors)
+
+
+def test_record_naming_no_variant_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    lock = _lock("2.6.0", "cu126", recorded="cuda12")
+    errors = _errors(_verdict(tmp_path, lock, _host(tmp_path, driver=None)))
+    assert any("[tool.envlock] says cuda12 but torch is 2.6.0+cu126" in e for e in errors)

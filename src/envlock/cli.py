@@ -21,7 +21,7 @@ import typer
 from typer.exceptions import TyperException
 
 from envlock import __version__, api
-from envlock.errors import EnvlockError, ExitCode, Terminated, filesystem_error
+from envlock.errors import EnvlockError, ExitCode, Terminated, UsageError, filesystem_error
 from envlock.spec import SPEC_FILENAME, Platform
 
 if TYPE_CHECKING:
@@ -117,11 +117,51 @@ SpecOption = Annotated[
     Path,
     typer.Option("--spec", "-s", help="The spec to read.", show_default=True),
 ]
+_OLD_O = "envlock.lock-path-from-o"
+
+
+def _on_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _lock_and_old_o() -> UsageError:
+    return UsageError(
+        "--lock/-l and -o both name the lock path",
+        hint="Pass the lock once, with --lock/-l (-o for the lock path is deprecated).",
+    )
+
+
+def _old_o(ctx: typer.Context, value: Path | None) -> None:
+    """-o named the lock path of lock, diff and doctor before it meant the output everywhere:
+    kept for one release, with a warning; _lock_path hands the value on."""
+    if value is None:
+        return
+    err.print("warning: -o for the lock path is deprecated; use --lock/-l")
+    if _on_command_line(ctx, "lock_path"):  # --lock came first on the command line
+        raise _lock_and_old_o()
+    ctx.meta[_OLD_O] = value
+
+
+def _lock_path(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    # click processes what the command line names first, in its order: -o before a default.
+    old = ctx.meta.get(_OLD_O)
+    if old is None:
+        return value
+    if param.name and _on_command_line(ctx, param.name):
+        raise _lock_and_old_o()
+    return Path(old)
+
+
+OldLockOption = Annotated[
+    Path | None, typer.Option("-o", hidden=True, expose_value=False, callback=_old_o)
+]
 LockOption = Annotated[
     Path | None,
     typer.Option(
         "--lock",
-        "-o",
+        "-l",
+        callback=_lock_path,
         help="The lock to write or check (pylock.toml or pylock.<name>.toml). "
         "Default: pylock.toml beside the spec.",
     ),
@@ -129,6 +169,12 @@ LockOption = Annotated[
 
 
 LockPathOption = Annotated[Path, typer.Option("--lock", "-l", help="The lock to materialise.")]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Overwrite output files envlock did not write (never the lock or spec)."
+    ),
+]
 VariantOption = Annotated[
     str | None,
     typer.Option(help="Use pylock.<variant>.toml (a [variants.<name>] of torchenv.toml)."),
@@ -136,7 +182,7 @@ VariantOption = Annotated[
 
 
 def _with_variant(lock_path: Path, variant: str | None) -> Path:
-    return lock_path.parent / f"pylock.{variant}.toml" if variant else lock_path
+    return api.variant_lock(lock_path, variant) if variant else lock_path
 
 
 # --------------------------------------------------------------------------------------
@@ -210,6 +256,7 @@ def init(
 def lock(
     spec: SpecOption = Path(SPEC_FILENAME),
     lock_path: LockOption = None,
+    _old_lock_path: OldLockOption = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -430,6 +477,7 @@ def bundle(
         list[Platform] | None,
         typer.Option(help="A platform to bundle (repeatable). Default: every locked platform."),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Download everything the lock installs, for an offline (air-gapped) sync.
 
@@ -444,6 +492,7 @@ def bundle(
             output,
             platforms=[p.value for p in platform or ()],
             report=err.print,
+            force=force,
         )
     err.print(
         f"Bundled {result.files} files ({result.bytes / 1e6:.1f} MB, {result.fetched} downloaded) "
@@ -477,8 +526,11 @@ def diff(
     ] = None,
     lock_path: Annotated[
         Path,
-        typer.Option("--lock", "-o", help="The lock file a bare revision refers to."),
+        typer.Option(
+            "--lock", "-l", callback=_lock_path, help="The lock file a bare revision refers to."
+        ),
     ] = Path("pylock.toml"),
+    _old_lock_path: OldLockOption = None,
     fmt: Annotated[
         DiffFormat, typer.Option("--format", "-f", help="text, markdown (PR comment) or json.")
     ] = DiffFormat.TEXT,
@@ -492,16 +544,20 @@ def diff(
 ) -> None:
     """Show what changed between two locks, for code review.
 
-    Security-relevant changes come first: a package that moved to another index, or an
-    artifact whose hash changed without a version change. The CUDA runtime packages
-    (nvidia-*, cuda-*, triton) collapse into one line unless --expand.
+    Security-relevant changes come first (--exit-code fails on them like on any change): who
+    built a package or where its files come from changed (a local version label the lock's
+    variant change does not explain, a new artifact host, even with the same bytes), a package
+    that moved to another index, or an artifact whose hash changed without a version change.
+    The CUDA runtime packages (nvidia-*, cuda-*, triton) collapse into one line unless --expand.
 
     Examples: envlock diff; envlock diff main; envlock diff old/pylock.toml pylock.toml;
     envlock diff --format markdown origin/main
     """
     from envlock.diff import diff_json, render_markdown, render_text  # noqa: PLC0415
 
-    _, _, result = api.diff(old, new, lock_path=_with_variant(lock_path, variant))
+    before, after, result = api.diff(old, new, lock_path=_with_variant(lock_path, variant))
+    for warning in (*before.warnings, *after.warnings):
+        err.print(f"warning: {warning}", markup=False)
     if fmt is DiffFormat.JSON:
         out.print(json.dumps(diff_json(result), indent=2))
     elif fmt is DiffFormat.MARKDOWN:
@@ -540,9 +596,10 @@ def git_setup(
 
 @app.command()
 def doctor(
-    lock_path: Annotated[Path, typer.Option("--lock", "-o", help="The lock to judge.")] = Path(
-        "pylock.toml"
-    ),
+    lock_path: Annotated[
+        Path, typer.Option("--lock", "-l", callback=_lock_path, help="The lock to judge.")
+    ] = Path("pylock.toml"),
+    _old_lock_path: OldLockOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     variant: VariantOption = None,
 ) -> None:
@@ -711,12 +768,12 @@ export_app = typer.Typer(
 app.add_typer(export_app)
 
 
-def _emit(text: str, output: Path | None) -> None:
+def _emit(text: str, output: Path | None, *, lock_path: Path, force: bool) -> None:
     """Data to stdout, or written atomically to a file with a note on stderr."""
     if output is None:
         out.print(text.rstrip("\n"))
         return
-    api.write_output(output, text)
+    api.write_output(output, text, lock_path=lock_path, force=force)
     err.print(f"Wrote {output}.")
 
 
@@ -731,15 +788,15 @@ def export_requirements(
         Platform | None,
         typer.Option(help="The platform to export (default: the lock's only one, or this host)."),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Hashed `name @ url --hash=sha256:…` lines for one platform.
 
     pip and uv install them with: pip install --require-hashes --no-deps -r requirements.txt
     """
-    text = api.export_requirements(
-        _with_variant(lock_path, variant), platform=platform.value if platform else None
-    )
-    _emit(text, output)
+    lock_path = _with_variant(lock_path, variant)
+    text = api.export_requirements(lock_path, platform=platform.value if platform else None)
+    _emit(text, output, lock_path=lock_path, force=force)
 
 
 @export_app.command("conda")
@@ -756,19 +813,21 @@ def export_conda(
     name: Annotated[
         str | None, typer.Option(help="Environment name. Default: the lock's directory name.")
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """environment.yml: conda's python and pip, the lock as hashed pip lines.
 
     conda runs pip with dependency resolution on, so the pip section is the lock's full
     closure, one --hash per line and no option lines (conda-lock and pip both read it).
     """
+    lock_path = _with_variant(lock_path, variant)
     text = api.export_conda(
-        _with_variant(lock_path, variant),
+        lock_path,
         platform=platform.value if platform else None,
         channels=tuple(channel or ("conda-forge",)),
         name=name,
     )
-    _emit(text, output)
+    _emit(text, output, lock_path=lock_path, force=force)
 
 
 class Flavor(StrEnum):
@@ -800,10 +859,18 @@ def export_dockerfile(
             "else python:X.Y-slim."
         ),
     ] = Base.AUTO,
-    user: Annotated[str, typer.Option(help="The non-root user the image runs as.")] = "envlock",
+    user: Annotated[
+        str,
+        typer.Option(help="The non-root user the image runs as (a POSIX portable user name)."),
+    ] = "envlock",
+    allow_root: Annotated[
+        bool,
+        typer.Option("--allow-root", help="Allow --user root: the image then runs as root."),
+    ] = False,
     base_digest: Annotated[
         str | None, typer.Option(help="Pin FROM by digest (sha256:...).")
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Dockerfile (+ the hashed requirements it installs), never tagged `latest`.
 
@@ -812,16 +879,21 @@ def export_dockerfile(
     what the image lacks with --require-hashes --no-deps, runs pip check and switches to a
     non-root user.
     """
+    lock_path = _with_variant(lock_path, variant)
     result = api.export_dockerfile(
-        _with_variant(lock_path, variant),
+        lock_path,
         platform=platform.value if platform else None,
         flavor=flavor.value,
         base=base.value,
         user=user,
+        allow_root=allow_root,
         base_digest=base_digest,
     )
     api.write_output_dir(
-        output, {"Dockerfile": result.dockerfile, "requirements.txt": result.requirements}
+        output,
+        {"Dockerfile": result.dockerfile, "requirements.txt": result.requirements},
+        lock_path=lock_path,
+        force=force,
     )
     err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
 

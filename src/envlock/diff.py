@@ -1,24 +1,29 @@
 """Semantic diff of two locks (pure): two Pylocks in, a typed list of changes out.
 
-Security-relevant changes come first: a package that moved to another index, or an artifact
-that kept its file name and version but changed its hash (republished or tampered).
+Security-relevant changes come first: a change of who built a package or where its files
+come from (a local version label no variant change of the lock explains, an artifact host that is
+new to the package), a package that moved to another index, or an artifact that kept its file
+name and version but changed its hash (republished or tampered).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from packaging.pylock import Package, Pylock
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from envlock.lockfile import lock_meta
+from envlock.lockfile import LockMeta, lock_meta
 
 
 class ChangeKind(StrEnum):
+    SOURCE_CHANGED = "source-changed"
     INDEX_CHANGED = "index-changed"
     HASH_CHANGED = "hash-changed"
     VARIANT_CHANGED = "variant-changed"
@@ -34,7 +39,9 @@ class ChangeKind(StrEnum):
     PYTHON_CHANGED = "python-changed"
 
 
-SECURITY_KINDS = frozenset({ChangeKind.INDEX_CHANGED, ChangeKind.HASH_CHANGED})
+SECURITY_KINDS = frozenset(
+    {ChangeKind.SOURCE_CHANGED, ChangeKind.INDEX_CHANGED, ChangeKind.HASH_CHANGED}
+)
 _ORDER = list(ChangeKind)
 
 
@@ -148,11 +155,114 @@ def _local(version: str | None) -> str:
         return ""
 
 
-def _version_change(name: str, old: Package, new: Package) -> Change | None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Sides:
+    """What the lock says around its packages: [tool.envlock] of each side, the torch family."""
+
+    old: LockMeta | None
+    new: LockMeta | None
+    family: frozenset[str]
+
+    @property
+    def variant_changed(self) -> bool:
+        return (
+            self.old is not None and self.new is not None and self.old.variant != self.new.variant
+        )
+
+    def follows_variant(self, name: str, old_local: str, new_local: str) -> bool:
+        """A torch-family build change the lock's own variant change explains: +cu124 -> +cu126
+        with [tool.envlock] variant cu124 -> cu126 (no label: the build PyPI ships)."""
+        if self.old is None or self.new is None or not self.variant_changed:
+            return False
+        return (
+            canonicalize_name(name) in self.family
+            and old_local in ("", self.old.variant)
+            and new_local in ("", self.new.variant)
+        )
+
+    def names_index(self, index: str | None) -> bool:
+        """Whether the new lock's [tool.envlock] names this index (its variant's or PyPI)."""
+        if self.new is None or index is None:
+            return False
+        named = (self.new.variant_index, self.new.pypi_index)
+        return index.rstrip("/") in {i.rstrip("/") for i in named if i}
+
+    def unexplained(self, name: str) -> str:
+        """Why a label change is not a variant change, for the change's detail."""
+        if self.old is None or self.new is None:
+            return "in a lock without [tool.envlock]"
+        if canonicalize_name(name) not in self.family:
+            return "on a package outside the torch family"
+        if not self.variant_changed:
+            return f"while the lock's variant stays {self.new.variant}"
+        return f"but the lock's variant is {self.old.variant} -> {self.new.variant}"
+
+
+_LOCAL = "(local path)"
+
+
+def _host(location: str) -> str:
+    parts = urlsplit(location)
+    if len(parts.scheme) < 2 or not parts.hostname:  # a path (C:\ has a one-letter "scheme")
+        return _LOCAL
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+
+
+def _artifact_hosts(package: Package) -> dict[str, str]:
+    """Where each file (keyed as in _artifact_hashes) is fetched from: the host only, so no
+    credentials or tokens."""
+    places: dict[str, str | None] = {w.filename: w.url or w.path for w in package.wheels or ()}
+    if package.sdist is not None:
+        places[package.sdist.filename] = package.sdist.url or package.sdist.path
+    for key, artifact in (("(archive)", package.archive), ("(vcs)", package.vcs)):
+        if artifact is not None:
+            places[key] = artifact.url or artifact.path
+    if package.directory is not None:
+        places["(directory)"] = package.directory.path
+    return {key: _host(place) for key, place in places.items() if place}
+
+
+def _source_change(name: str, old: Package, new: Package, sides: _Sides) -> Change | None:
+    """Who built it (a local label no variant change explains) or where its files come from
+    (a host none of its files came from before) changed: review before anything else."""
+    reasons: list[str] = []
+    old_local, new_local = _local(_label(old)), _local(_label(new))
+    if old_local != new_local and not sides.follows_variant(name, old_local, new_local):
+        reasons.append(
+            f"build label {'+' + old_local if old_local else '(none)'} -> "
+            f"{'+' + new_local if new_local else '(none)'} {sides.unexplained(name)}"
+        )
+    old_hosts, new_hosts = _artifact_hosts(old), _artifact_hosts(new)
+    arrived = {f for f, host in new_hosts.items() if host not in old_hosts.values()}
+    old_hashes, new_hashes = _artifact_hashes(old), _artifact_hashes(new)
+    same = all(f in old_hashes and old_hashes[f] == new_hashes.get(f) for f in arrived)
+    # A file now at a local path with bytes it had before is a bundled copy: nothing serves it.
+    bundled = same and all(new_hosts[f] == _LOCAL for f in arrived)
+    if arrived and not bundled:
+        reasons.append(
+            f"{'same bytes, ' if same else ''}files now from "
+            f"{', '.join(sorted(set(new_hosts.values())))} "
+            f"(were from {', '.join(sorted(set(old_hosts.values()))) or 'nowhere'})"
+        )
+    if not reasons:
+        return None
+    return Change(
+        kind=ChangeKind.SOURCE_CHANGED,
+        name=name,
+        old=_label(old),
+        new=_label(new),
+        detail="; ".join(reasons),
+    )
+
+
+def _version_change(name: str, old: Package, new: Package, sides: _Sides) -> Change | None:
+    # A label change the lock's variant change does not explain is a source change instead.
     old_v, new_v = _label(old), _label(new)
     if old_v == new_v:
         return None
     if _local(old_v) != _local(new_v):
+        if not sides.follows_variant(name, _local(old_v), _local(new_v)):
+            return None
         return Change(
             kind=ChangeKind.VARIANT_CHANGED,
             name=name,
@@ -168,12 +278,16 @@ def _version_change(name: str, old: Package, new: Package) -> Change | None:
     return Change(kind=kind, name=name, old=old_v, new=new_v)
 
 
-def _package_changes(name: str, old: Package, new: Package) -> list[Change]:
+def _package_changes(name: str, old: Package, new: Package, sides: _Sides) -> list[Change]:
     changes: list[Change] = []
-    version = _version_change(name, old, new)
+    source = _source_change(name, old, new, sides)
+    if source is not None:
+        changes.append(source)
+    version = _version_change(name, old, new, sides)
     moved = (old.index or "") != (new.index or "")
-    if moved and version is not None and version.kind is ChangeKind.VARIANT_CHANGED:
-        # A new build (cu124 -> cu126) lives on its own index: expected, not suspicious.
+    rebuilt = version is not None and version.kind is ChangeKind.VARIANT_CHANGED
+    if moved and version is not None and rebuilt and sides.names_index(new.index):
+        # A new build (cu124 -> cu126) lives on its own index, the one the new lock names.
         version = replace(version, detail=f"{version.detail}; index {old.index} -> {new.index}")
     elif moved:
         changes.append(
@@ -181,7 +295,7 @@ def _package_changes(name: str, old: Package, new: Package) -> list[Change]:
         )
     if version is not None:
         changes.append(version)
-    else:
+    elif _label(old) == _label(new):  # (else: a label change, reported as the source change)
         old_hashes, new_hashes = _artifact_hashes(old), _artifact_hashes(new)
         changed = sorted(
             f for f in old_hashes.keys() & new_hashes.keys() if old_hashes[f] != new_hashes[f]
@@ -293,9 +407,18 @@ def cuda_runtime_version(lock: Pylock | None) -> str | None:
     return None
 
 
-def diff_locks(old: Pylock | None, new: Pylock | None) -> LockDiff:
-    """Compare two locks; ``None`` means the lock does not exist on that side."""
+def diff_locks(old: Pylock | None, new: Pylock | None, *, family: Collection[str]) -> LockDiff:
+    """Compare two locks; ``None`` means the lock does not exist on that side.
+
+    ``family`` names the torch-family packages (channel data, family.toml): only their local
+    label may follow the lock's variant (+cu124 -> +cu126); any other label change is a
+    change of source."""
     old_index, new_index = _index(old), _index(new)
+    sides = _Sides(
+        old=lock_meta(old) if old is not None else None,
+        new=lock_meta(new) if new is not None else None,
+        family=frozenset(canonicalize_name(n) for n in family),
+    )
     changes: list[Change] = []
     for key in sorted(old_index.keys() | new_index.keys()):
         name = key[0]
@@ -309,7 +432,7 @@ def diff_locks(old: Pylock | None, new: Pylock | None) -> LockDiff:
         elif after is None and before is not None:
             changes.append(Change(kind=ChangeKind.REMOVED, name=name, old=_label(before)))
         elif before is not None and after is not None:
-            changes += _package_changes(name, before, after)
+            changes += _package_changes(name, before, after, sides)
     changes += _lock_level(old, new)
     # Security changes are never collapsed into the CUDA-runtime line.
     runtime = [c for c in changes if is_runtime_package(c.name) and not c.security]
@@ -344,6 +467,7 @@ def _count(changes: Iterable[Change]) -> dict[str, int]:
 # renderers (pure: a LockDiff in, text out)
 
 _VERBS = {
+    ChangeKind.SOURCE_CHANGED: "source changed",
     ChangeKind.INDEX_CHANGED: "index changed",
     ChangeKind.HASH_CHANGED: "hash changed",
     ChangeKind.VARIANT_CHANGED: "build changed",
@@ -421,7 +545,8 @@ def render_markdown(diff: LockDiff, *, expand: bool = False) -> str:
     security = [c for c in diff.changes if c.security]
     if security:
         lines += [
-            f"> **{len(security)} security-relevant change(s)**: a package changed index "
+            f"> **{len(security)} security-relevant change(s)**: who built a package or "
+            "where its files come from changed (build label, host), a package changed index, "
             "or an artifact changed its hash without a version change.",
             "",
         ]
@@ -485,6 +610,10 @@ def render_summary(lock: Pylock) -> str:
     for package in sorted(lock.packages, key=lambda p: (p.name, str(p.marker or ""))):
         hashes = _artifact_hashes(package)
         digest = ",".join(f"{h[:12]}" for _, h in sorted(hashes.items()))
+        hosts = ",".join(sorted(set(_artifact_hosts(package).values())))
+        where = f" from {hosts}" if hosts else ""
         marker = f" ; {package.marker}" if package.marker else ""
-        lines.append(f"{package.name} {_label(package)} [{package.index or '-'}] {digest}{marker}")
+        lines.append(
+            f"{package.name} {_label(package)} [{package.index or '-'}] {digest}{where}{marker}"
+        )
     return "\n".join(lines) + "\n"

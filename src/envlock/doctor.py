@@ -2,6 +2,8 @@
 
 The same rules serve `envlock doctor`, `envlock init` (through envlock.host) and the
 preflight of `envlock sync`: one source of truth for driver floors and GPU architectures.
+The build is read from the locked torch artifact itself (:func:`locked_build`), never taken on
+trust from [tool.envlock], which is only checked against it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from packaging.pylock import Package, Pylock
-from packaging.utils import parse_wheel_filename
+from packaging.pylock import Package, PackageWheel, Pylock
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from envlock.channels import ArchRow, Channels, Release, Variant, VariantKind, parse_variant
-from envlock.host import HostFacts, driver_version, variants_for_driver
+from envlock.channels import (
+    Channels,
+    Release,
+    Variant,
+    VariantKind,
+    parse_variant,
+    variant_named,
+)
+from envlock.host import (
+    HostFacts,
+    arch_row,
+    arch_text,
+    compute_capability,
+    driver_version,
+    runs_on,
+    sm_name,
+    variants_for_driver,
+)
 from envlock.lockfile import LockMeta
 from envlock.spec import Platform
 
@@ -25,6 +44,7 @@ from envlock.spec import Platform
 class Level(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"  # something doctor could not judge; never a failure
     OK = "ok"
 
 
@@ -34,47 +54,10 @@ class Finding:
     what: str
     why: str = ""
     fix: str = ""
+    stops_sync: bool = False  # sync's preflight refuses to install (unless --no-host-check)
 
     def to_json(self) -> dict[str, str]:
         return {"level": self.level.value, "what": self.what, "why": self.why, "fix": self.fix}
-
-
-def _cc(text: str) -> tuple[int, int] | None:
-    match = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", text)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def _sm(cc: tuple[int, int]) -> str:
-    return f"sm_{cc[0]}{cc[1]}"
-
-
-def arch_row(channels: Channels, torch_version: Version, variant: Variant) -> ArchRow | None:
-    """The architectures a (torch release, variant) ships kernels for, if the data knows."""
-    public = Version(torch_version.public)
-    for row in channels.arches:
-        if row.variant == variant and row.torch.contains(public, prereleases=True):
-            return row
-    return None
-
-
-def _toolkit_knows(channels: Channels, variant: Variant, cc: tuple[int, int]) -> bool:
-    needed = channels.min_cuda.get(f"{cc[0]}.{cc[1]}")
-    if needed is None:
-        return True
-    have = variant.version
-    return have >= tuple(int(p) for p in needed.split("."))
-
-
-def runs_on(row: ArchRow, channels: Channels, cc: tuple[int, int]) -> bool:
-    """Kernels for this compute capability: SASS for the same major and an equal or lower
-    minor (sm_86 code runs on sm_89), or PTX the driver can JIT for a newer GPU, provided the
-    variant's CUDA toolkit knows that architecture at all."""
-    listed = [c for c in (_cc(s) for s in row.sm) if c is not None]
-    if any(c[0] == cc[0] and c[1] <= cc[1] for c in listed):
-        return True
-    return bool(row.ptx and listed and cc > max(listed)) and _toolkit_knows(
-        channels, row.variant, cc
-    )
 
 
 def variants_for_gpu(
@@ -90,10 +73,192 @@ def variants_for_gpu(
     return names
 
 
-def _platform_variant(meta: LockMeta, platform: Platform) -> Variant:
+def _recorded_variant(meta: LockMeta, platform: Platform) -> Variant | None:
+    """The build [tool.envlock] says this platform gets (None: it names no valid variant)."""
     if platform is Platform.MACOS_ARM64:
         return Variant(name="cpu")
-    return parse_variant(meta.variant)
+    return variant_named(meta.variant)
+
+
+# --------------------------------------------------------------------------------------
+# the build a lock really installs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockedBuild:
+    """The torch build a lock installs on one platform, read from its torch entry."""
+
+    version: Version | None  # None: the lock has no torch for that platform
+    variant: Variant | None  # None: neither the entry nor the channel data tells
+    shown: str = ""  # how messages name it: "2.6.0+cu126", "2.6.0 from PyPI (cu124 on …)"
+    clues: tuple[tuple[str, Variant], ...] = ()  # (where it was read, the variant it names)
+
+    @property
+    def contradictory(self) -> bool:
+        return len({variant for _, variant in self.clues}) > 1
+
+
+_PLATFORM_TAGS = {
+    Platform.LINUX_X86_64: re.compile(r"(many|musl)?linux.*_x86_64"),
+    Platform.LINUX_AARCH64: re.compile(r"(many|musl)?linux.*_aarch64"),
+    Platform.MACOS_ARM64: re.compile(r"macosx_.*_(arm64|universal2)"),
+    Platform.WINDOWS_X86_64: re.compile(r"win_amd64"),
+}
+
+
+def _marker_environment(platform: Platform, python: str) -> dict[str, str]:
+    env = {
+        "implementation_name": "cpython",
+        "implementation_version": f"{python}.0",
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_version": "",
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+    }
+    env.update(platform.environment)
+    return env
+
+
+def _wheel_fits(wheel: PackageWheel, platform: Platform) -> bool:
+    try:
+        tags = parse_wheel_filename(wheel.filename)[3]
+    except InvalidWheelFilename:
+        return False
+    pattern = _PLATFORM_TAGS[platform]
+    return any(t.platform == "any" or pattern.fullmatch(t.platform) for t in tags)
+
+
+def _for_platform(package: Package, platform: Platform, python: str) -> bool:
+    if package.marker is not None and not package.marker.evaluate(
+        _marker_environment(platform, python), context="lock_file"
+    ):
+        return False
+    return not package.wheels or any(_wheel_fits(w, platform) for w in package.wheels)
+
+
+def _folder_variant(url: str) -> Variant | None:
+    """The variant folder a URL's path goes through (…/whl/cu126/torch-….whl), if any."""
+    folders = unquote(urlsplit(url).path).split("/")[:-1]
+    named = [v for v in (variant_named(f) for f in folders) if v is not None]
+    return named[-1] if named else None
+
+
+def _clues(package: Package, platform: Platform) -> list[tuple[str, Variant]]:
+    """Every place in the entry that names a build: version label, wheel names, URL folders."""
+    clues: list[tuple[str, Variant]] = []
+    if package.version is not None and (label := variant_named(package.version.local or "")):
+        clues.append((f"version {package.version}", label))
+    for wheel in package.wheels or ():
+        if not _wheel_fits(wheel, platform):
+            continue
+        local = parse_wheel_filename(wheel.filename)[1].local
+        if local and (label := variant_named(local)):
+            clues.append((f"wheel {wheel.filename}", label))
+        if wheel.url and (folder := _folder_variant(wheel.url)):
+            clues.append((f"wheel URL folder /{folder.name}/", folder))
+    if package.index and (folder := _folder_variant(package.index.rstrip("/") + "/")):
+        clues.append((f"index folder /{folder.name}/", folder))
+    return clues
+
+
+def _unknown_label(package: Package) -> bool:
+    local = package.version.local if package.version is not None else None
+    return bool(local) and variant_named(local or "") is None
+
+
+def locked_build(lock: Pylock, platform: Platform, python: str, channels: Channels) -> LockedBuild:
+    """What torch ``lock`` installs on ``platform`` for CPython ``python``, and which build.
+
+    The build is the variant the torch entry names (its local version label, its wheels'
+    labels, the /<variant>/ folder of their URLs or of its index); an entry naming none is
+    PyPI's own wheel, whose build the channel data's [release.pypi] gives for that release."""
+    entries = [p for p in lock.packages if p.name == "torch" and _for_platform(p, platform, python)]
+    versions = [p.version for p in entries if p.version is not None]
+    if not versions:
+        return LockedBuild(version=None, variant=None)
+    version = max(versions)
+    clues = tuple(clue for p in entries for clue in _clues(p, platform))
+    if clues:
+        variant = clues[0][1]
+        shown = str(version) if version.local else f"{version} from …/{variant.name}/"
+        return LockedBuild(version=version, variant=variant, shown=shown, clues=clues)
+    release = channels.release(f"{version.major}.{version.minor}")
+    pypi = release.pypi.get(platform) if release is not None else None
+    if pypi is None or any(_unknown_label(p) for p in entries):
+        return LockedBuild(version=version, variant=None, shown=str(version))
+    return LockedBuild(
+        version=version,
+        variant=pypi,
+        shown=f"{version} from PyPI ({pypi.name} on {platform.value})",
+    )
+
+
+_REMAKE = "Re-create the lock with `envlock lock --upgrade`, or restore it from git."
+
+
+def _record(meta: LockMeta, platform: Platform, built: LockedBuild) -> list[Finding]:
+    """[tool.envlock] checked against the torch entry: a disagreement means a hand edit."""
+    recorded = _recorded_variant(meta, platform)
+    said = meta.variant if platform is not Platform.MACOS_ARM64 else "cpu (macOS)"
+    judged = f"judged by [tool.envlock]'s variant {said} instead"
+    if built.version is None:
+        return [
+            Finding(level=Level.NOTE, what=f"the lock has no torch for {platform.value}; {judged}")
+        ]
+    if built.variant is None:
+        return [
+            Finding(
+                level=Level.NOTE,
+                what=f"cannot tell which build torch {built.shown} is; {judged}",
+                why="its entry names no variant (no local label, no /<variant>/ folder) and "
+                "envlock's channel data has no PyPI build for that release",
+            )
+        ]
+    findings: list[Finding] = []
+    if built.contradictory:
+        first: dict[Variant, str] = {}
+        for where, variant in built.clues:
+            first.setdefault(variant, where)
+        findings.append(
+            Finding(
+                level=Level.ERROR,
+                what="the lock's torch entry contradicts itself: "
+                + ", ".join(f"{where} says {v.name}" for v, where in first.items())
+                + ": edited by hand?",
+                fix=_REMAKE,
+                stops_sync=True,
+            )
+        )
+    if recorded != built.variant:
+        findings.append(
+            Finding(
+                level=Level.ERROR,
+                what=f"the lock's [tool.envlock] says {said} but torch is {built.shown}: "
+                "edited by hand?",
+                fix=_REMAKE,
+                stops_sync=True,
+            )
+        )
+    series = f"{built.version.major}.{built.version.minor}"
+    if meta.torch and meta.torch != series:
+        findings.append(
+            Finding(
+                level=Level.ERROR,
+                what=f"the lock's [tool.envlock] says torch {meta.torch} but torch is "
+                f"{built.shown}: edited by hand?",
+                fix=_REMAKE,
+                stops_sync=True,
+            )
+        )
+    if not findings:
+        findings.append(
+            Finding(
+                level=Level.OK,
+                what=f"torch {built.shown} is the build [tool.envlock] records ({said})",
+            )
+        )
+    return findings
 
 
 def _torch_packages(lock: Pylock) -> list[Package]:
@@ -202,7 +367,7 @@ def _driver(
         if runnable:
             fix += (
                 f', or lock a build this driver runs: cuda = "{runnable[-1].version_text}" '
-                f"({runnable[-1].name}) for torch {meta.torch}"
+                f"({runnable[-1].name}) for torch {release.name if release else meta.torch}"
             )
         return [
             Finding(
@@ -211,6 +376,7 @@ def _driver(
                 why=f"CUDA {variant.version[0]}.x builds need a driver >= {needed} "
                 f"({host.driver_source or 'driver'})",
                 fix=fix + ".",
+                stops_sync=True,
             )
         ]
     return [
@@ -234,25 +400,23 @@ def _gpus(
     row = arch_row(channels, torch_version, variant)
     findings: list[Finding] = []
     for gpu in host.gpus:
-        cc = _cc(gpu.compute_capability)
+        cc = compute_capability(gpu.compute_capability)
         if cc is None:
             continue
         if row is None:
             findings.append(
                 Finding(
                     level=Level.WARNING,
-                    what=f"{gpu.name} ({_sm(cc)}): envlock's channel data does not list the "
+                    what=f"{gpu.name} ({sm_name(cc)}): envlock's channel data does not list the "
                     f"architectures of torch {torch_version.public} {variant.name}",
                 )
             )
             continue
-        shipped = ", ".join(f"sm_{s.replace('.', '')}" for s in row.sm) + (
-            " +PTX" if row.ptx else ""
-        )
+        shipped = arch_text(row)
         if runs_on(row, channels, cc):
             findings.append(
                 Finding(
-                    level=Level.OK, what=f"{gpu.name} ({_sm(cc)}) has kernels in {variant.name}"
+                    level=Level.OK, what=f"{gpu.name} ({sm_name(cc)}) has kernels in {variant.name}"
                 )
             )
             continue
@@ -260,16 +424,16 @@ def _gpus(
             variants_for_gpu(release, channels, torch_version, cc) if release is not None else []
         )
         fix = (
-            f"Lock a build with kernels for {_sm(cc)}: "
+            f"Lock a build with kernels for {sm_name(cc)}: "
             + ", ".join(f'cuda = "{parse_variant(v).version_text}" ({v})' for v in others)
             if others
-            else f"No torch {torch_version.public} CUDA build supports {_sm(cc)}; try another "
+            else f"No torch {torch_version.public} CUDA build supports {sm_name(cc)}; try another "
             "torch release (`envlock channels`) or the CPU build."
         )
         findings.append(
             Finding(
                 level=Level.ERROR,
-                what=f"{gpu.name} ({_sm(cc)}) has no kernels in torch {torch_version.public} "
+                what=f"{gpu.name} ({sm_name(cc)}) has no kernels in torch {torch_version.public} "
                 f"{variant.name}",
                 why=f'{variant.name} ships {shipped}; expect "no kernel image is available for '
                 'execution on the device"',
@@ -287,7 +451,7 @@ def _glibc(host: HostFacts, torch: Sequence[Package], platform: Platform) -> lis
     if not needs:
         return []
     need = min(needs)
-    have = _cc(host.glibc)
+    have = compute_capability(host.glibc)  # "2.35" -> (2, 35)
     if have is not None and have < need:
         return [
             Finding(
@@ -305,18 +469,21 @@ def _glibc(host: HostFacts, torch: Sequence[Package], platform: Platform) -> lis
 def diagnose(lock: Pylock, meta: LockMeta, host: HostFacts, channels: Channels) -> list[Finding]:
     """Every finding about running ``lock`` on ``host``, errors first."""
     findings, platform = _coverage(meta, host)
-    release = channels.release(meta.torch)
     torch = _torch_packages(lock)
     if platform is not None:
-        variant = _platform_variant(meta, platform)
-        versions = [p.version for p in torch if p.version is not None]
-        torch_version = max(versions) if versions else None
-        findings += _driver(meta, host, channels, variant, release)
-        findings += _gpus(
-            host, channels, variant=variant, release=release, torch_version=torch_version
+        built = locked_build(lock, platform, meta.python, channels)
+        findings += _record(meta, platform, built)
+        variant = built.variant or _recorded_variant(meta, platform)
+        release = channels.release(
+            f"{built.version.major}.{built.version.minor}" if built.version else meta.torch
         )
+        if variant is not None:
+            findings += _driver(meta, host, channels, variant, release)
+            findings += _gpus(
+                host, channels, variant=variant, release=release, torch_version=built.version
+            )
         findings += _glibc(host, torch, platform)
-    order = {Level.ERROR: 0, Level.WARNING: 1, Level.OK: 2}
+    order = {Level.ERROR: 0, Level.WARNING: 1, Level.NOTE: 2, Level.OK: 3}
     return sorted(findings, key=lambda f: order[f.level])
 
 

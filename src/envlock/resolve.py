@@ -32,12 +32,14 @@ from envlock.errors import (
     InternalError,
     ResolutionError,
 )
+from envlock.settings import in_envlock_terms
 from envlock.spec import Indexes, Platform, Spec
-from envlock.urls import redact_text, split_credentials
+from envlock.urls import query_secrets, redact_text, redact_url, split_credentials
 
 PROJECT_NAME = "envlock-resolve"
 PYPI_INDEX_NAME = "pypi"
 PYTORCH_INDEX_NAME = "pytorch"
+ENVLOCK_MIN_PYTHON = "3.11"  # pyproject.toml's requires-python
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +58,11 @@ class UvProject:
     routed: Mapping[NormalizedName, str] = field(default_factory=dict)  # name -> its index URL
     # credential-free index URL -> (user, password), for envlock's own reads of that index
     auth: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # index URL as written in the lock (no query) -> as used on the wire (with its query)
+    wire: Mapping[str, str] = field(default_factory=dict)
+
+    def wire_url(self, written: str) -> str:
+        return self.wire.get(written.rstrip("/"), written)
 
     def auth_for(self, url: str) -> tuple[str, str] | None:
         """Credentials for an index URL or a file on the same host (mirrors often serve files
@@ -89,6 +96,7 @@ def _credentials(name: str, url: str) -> tuple[str, dict[str, str], tuple[str, .
     if password is not None:
         env[f"UV_INDEX_{key}_PASSWORD"] = password
         secrets.append(password)
+    secrets += query_secrets(clean)
     return clean, env, tuple(secrets)
 
 
@@ -105,15 +113,14 @@ def _minor_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def build_uv_project(
-    spec: Spec, selection: Selection, indexes: Indexes, *, interpreter: str
-) -> UvProject:
+def build_uv_project(spec: Spec, selection: Selection, indexes: Indexes) -> UvProject:
     """The pyproject.toml uv locks: explicit variant index, per-package routing, platforms.
 
-    ``interpreter`` is the Python minor uv runs with (envlock's own). uv insists that the
-    project's requires-python admits it, so requires-python is the lower of the two minors and
-    the spec's Python is pinned through ``environments`` instead: a 3.12 lock needs no 3.12
-    interpreter on the machine.
+    uv runs with envlock's own interpreter and insists that the project's requires-python
+    admits it, so requires-python is the lower of the spec's minor and the oldest Python envlock
+    runs on (never the running one: the same spec must give the same bytes under any
+    interpreter), and the spec's Python is pinned through ``environments`` instead: a 3.12
+    lock needs no 3.12 interpreter on the machine.
     """
     pypi_url, pypi_env, pypi_secrets = _credentials(PYPI_INDEX_NAME, indexes.pypi)
     credentials = dict(pypi_env)
@@ -121,13 +128,21 @@ def build_uv_project(
     labels = {pypi_url: f"the PyPI index ({pypi_url})"}
     torch_url = ""
     markers = [f"python_version == '{spec.python}' and {p.marker}" for p in spec.platforms]
-    floor = min(spec.python, interpreter, key=_minor_key)
+    # Not the running interpreter's minor: uv simplifies markers against requires-python, so
+    # the lock's bytes would depend on which Python runs envlock.
+    floor = min(spec.python, ENVLOCK_MIN_PYTHON, key=_minor_key)
     lines = [
         "[project]",
         f"name = {_toml_str(PROJECT_NAME)}",
         'version = "0"',
         f"requires-python = {_toml_str(f'>={floor}')}",
         f"dependencies = {_toml_array(direct_requirements(spec, selection))}",
+        "",
+        # A workspace root of its own: uv looks for a workspace in the parents of the project
+        # otherwise, and a planted pyproject.toml there (/tmp/pyproject.toml with members =
+        # ["envlock-*"]) could add overrides, sources or constraints to this lock.
+        "[tool.uv.workspace]",
+        "members = []",
         "",
         "[tool.uv]",
         "package = false",
@@ -171,6 +186,7 @@ def build_uv_project(
         index_labels=labels,
         pypi_url=pypi_url,
         auth=auth,
+        wire={redact_url(u).rstrip("/"): u for u in (pypi_url, torch_url) if u},
     )
 
 
@@ -268,7 +284,7 @@ _NETWORK_MARKERS = (
 
 
 def _trim(stderr: str, secrets: tuple[str, ...], limit: int = 30) -> str:
-    text = redact_text(_ANSI.sub("", stderr), secrets)
+    text = in_envlock_terms(redact_text(_ANSI.sub("", stderr), secrets))
     lines = [
         line.rstrip()
         for line in text.splitlines()
@@ -362,6 +378,14 @@ def classify_uv_failure(
         index = _name_index(detail, project.index_labels)
         code = re.search(r"\b(4\d\d|5\d\d)\b", detail)
         what = f" (HTTP {code.group(1)})" if code else ""
+        if "timed out" in lowered or "timeout" in lowered:
+            return IndexUnavailableError(
+                f"{index} did not answer in time{what}",
+                hint="Check the network/proxy, or allow more time with ENVLOCK_HTTP_TIMEOUT "
+                "(seconds per request; uv's default is 30), then run `envlock lock` again; the "
+                "previous lock was left as it was.",
+                detail=detail,
+            )
         return IndexUnavailableError(
             f"could not read {index}{what}",
             hint="Check the URL in [indexes] or ENVLOCK_*_INDEX_URL, your network/proxy and "

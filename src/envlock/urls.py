@@ -11,22 +11,41 @@ _URL_IN_TEXT = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[
 
 
 def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """'https://u:p@host/x' -> ('https://host/x', 'u', 'p'). Values are percent-decoded."""
+    """'https://u:p@host/x' -> ('https://host/x', 'u', 'p'). Values are percent-decoded.
+
+    A fragment means nothing to an index and is dropped; a query string is kept (some
+    private indexes take a token there): it is used on the wire, never written or shown."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
-        return url, None, None
+        return urlunsplit(parts._replace(fragment="")) if parts.fragment else url, None, None
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    clean = urlunsplit(SplitResult(parts.scheme, host, parts.path, parts.query, parts.fragment))
+    clean = urlunsplit(SplitResult(parts.scheme, host, parts.path, parts.query, ""))
     user = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return clean, user, password
 
 
 def redact_url(url: str) -> str:
-    """Drop any user:password@ part of a URL."""
-    return split_credentials(url)[0]
+    """The URL as it may be shown or written: no user:password@, no query string (it may
+    carry a token: ?token=...), no fragment."""
+    clean = split_credentials(url)[0]
+    parts = urlsplit(clean)
+    return urlunsplit(parts._replace(query="", fragment="")) if parts.query else clean
+
+
+def query_secrets(url: str) -> tuple[str, ...]:
+    """The values in a URL's query string, to scrub from any output."""
+    from urllib.parse import parse_qsl  # noqa: PLC0415 - only for URLs with a query
+
+    return tuple(v for _, v in parse_qsl(urlsplit(url).query) if v)
+
+
+def page_url(index_url: str, project: str) -> str:
+    """A project's page on a PEP 503 index: <index path>/<project>/, the query kept."""
+    parts = urlsplit(index_url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{project}/", fragment=""))
 
 
 def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:

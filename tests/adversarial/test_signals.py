@@ -19,7 +19,12 @@ from envlock.errors import InternalError
 from envlock.io import proc
 from tests.conftest import Cli
 from tests.support.indexes import StandardIndexes
-from tests.support.processes import is_gone, is_uv, kill_group, wait_for_descendant
+from tests.support.processes import (
+    is_uv,
+    kill_group,
+    wait_for_descendant,
+    wait_until_gone,
+)
 from tests.test_lock_e2e import write_spec
 
 # Start envlock the way a CI runner's shell starts a background job: SIGINT ignored, which
@@ -59,7 +64,7 @@ def _stop(run: subprocess.Popen[str], case: Case, uv: int) -> str:
     try:
         run.send_signal(case.sig)
         _, stderr = run.communicate(timeout=60)
-        assert is_gone(uv), f"uv ({uv}) outlived envlock"
+        wait_until_gone(uv, seconds=5)  # SIGKILLed by envlock: gone within moments
     finally:
         kill_group(uv)  # only on failure: never leave the test's own uv running
     assert run.returncode == case.code, (run.returncode, stderr)
@@ -181,7 +186,7 @@ def test_a_timed_out_command_is_stopped_with_its_children(tmp_path: Path) -> Non
     with pytest.raises(InternalError, match="did not finish"):
         proc.run(["sh", "-c", _GRANDCHILD, "sh", str(pid_file)], env=dict(os.environ), timeout=0.5)
     assert time.monotonic() - started < 10  # not held until the grandchild closes the pipes
-    assert is_gone(int(pid_file.read_text()))
+    wait_until_gone(int(pid_file.read_text()), seconds=5)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -206,8 +211,8 @@ def test_an_interrupted_command_is_stopped_with_its_children(
         grandchild = int(pid_file.read_text())
         python.send_signal(sig)
         python.communicate(timeout=30)
-        assert is_gone(sh)
-        assert is_gone(grandchild)
+        wait_until_gone(sh, seconds=5)
+        wait_until_gone(grandchild, seconds=5)
     finally:
         if sh:
             kill_group(sh)  # only on failure; the grandchild is in sh's process group

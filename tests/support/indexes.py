@@ -136,6 +136,7 @@ class _ServerState:
     mounts: dict[str, tuple[Path, Style]]
     requests: list[str] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)  # paths served whole (GET, no Range header)
+    targets: list[str] = field(default_factory=list)  # request targets as sent (with ?query)
     faults: dict[str, int] = field(default_factory=dict)
     auth: str | None = None
     tampered: set[str] = field(default_factory=set)
@@ -202,6 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         with state.lock:
             state.requests.append(path)
+            state.targets.append(self.path)
             if not head and self.headers.get("Range") is None:
                 state.gets.append(path)
             fault = next((s for p, s in state.faults.items() if path.startswith(p)), None)
@@ -300,6 +302,12 @@ class IndexServer:
             return list(self._server.state.requests)
 
     @property
+    def targets(self) -> list[str]:
+        """Request targets as sent, query string included."""
+        with self._server.state.lock:
+            return list(self._server.state.targets)
+
+    @property
     def full_downloads(self) -> list[str]:
         """Paths answered with a whole body (a GET without a Range header)."""
         with self._server.state.lock:
@@ -364,6 +372,7 @@ class IndexServer:
 class StandardIndexes:
     pypi_server: IndexServer
     pytorch_server: IndexServer
+    pypi_root: Path  # the served PyPI folder (a test may add a project page to it)
 
     @property
     def pypi_url(self) -> str:
@@ -389,4 +398,5 @@ def start_standard_indexes(tmp: Path, *, tls: ssl.SSLContext | None = None) -> S
     return StandardIndexes(
         pypi_server=IndexServer({"/simple": (pypi_root, "pypi")}, tls=tls),
         pytorch_server=IndexServer({"/whl": (torch_root, "pytorch")}, tls=tls),
+        pypi_root=pypi_root,
     )

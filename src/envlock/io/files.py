@@ -6,8 +6,9 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ def refuse_symlink(path: Path) -> None:
         )
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Do two paths name one file: equal once symlinked folders and `..` are resolved, or one
+    file under two names (a hard link)?"""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.samefile(b)
+    except (OSError, RuntimeError):  # one does not exist; RuntimeError: a symlink loop
+        return False
+
+
 def create_new(directory: Path, name: str) -> tuple[int, Path]:
     """Create a fresh, uniquely named file ``name.<random>.tmp`` in ``directory``; returns its
     descriptor (open for writing) and path.
@@ -77,21 +89,32 @@ def write_atomic(path: Path, text: str) -> None:
     A new file gets the umask's mode, an existing one keeps its mode. A symlink at ``path`` is
     refused rather than replaced or followed. The OS refusing (read-only, no space, a name too
     long) is a FilesystemError naming ``path``; the old file is then untouched."""
-    tmp: Path | None = None
+    write_all_atomic([(path, text)])
+
+
+def write_all_atomic(items: Sequence[tuple[Path, str]]) -> None:
+    """Write several files as one change: every new text is written and synced to a
+    temporary file beside its target first, and only then are they renamed into place, so a
+    failure on any of them (no space, a name too long) leaves every target as it was."""
+    staged: list[tuple[Path, Path]] = []
+    path = items[0][0] if items else Path()
     try:
-        refuse_symlink(path)  # lstat: a name too long already fails here
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = create_new(path.parent, f".{path.name}")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            with contextlib.suppress(OSError):
-                tmp.chmod(path.stat().st_mode & 0o777)
-        tmp.replace(path)
+        for path, text in items:
+            refuse_symlink(path)  # lstat: a name too long already fails here
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = create_new(path.parent, f".{path.name}")
+            staged.append((path, tmp))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if path.exists():
+                with contextlib.suppress(OSError):
+                    tmp.chmod(path.stat().st_mode & 0o777)
+        for path, tmp in staged:
+            tmp.replace(path)
     except OSError as exc:
-        if tmp is not None:
+        for _, tmp in staged:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         exc.filename, exc.filename2 = str(path), None  # the user's path, not our temporary one
@@ -100,6 +123,19 @@ def write_atomic(path: Path, text: str) -> None:
 
 def read_text(path: Path) -> str | None:
     """The file's text (a UTF-8 byte-order mark dropped), or None when it does not exist."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError:
+        mode = stat.S_IFREG  # let the read below name the error
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # A FIFO or a device would block the read (or never end): refuse it instead.
+        raise MaterialiseError(
+            f"{path} is not a regular file (a pipe, socket or device)",
+            hint="Pass the path of the file itself; to read a generated spec, write it to a "
+            "file first.",
+        )
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from envlock.errors import UsageError
+from envlock.errors import MaterialiseError, UsageError
 from envlock.io import proc
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Blob:
+    """A lock's text as git holds it; bytes that are not UTF-8 become U+FFFD, never an error
+    (history cannot be fixed, and `git log -p` must keep working)."""
+
+    text: str
+    undecodable: bool = False  # some bytes were not UTF-8
 
 
 def _git(args: list[str], cwd: Path) -> proc.Completed:
@@ -30,7 +40,7 @@ def is_revision(rev: str, cwd: Path) -> bool:
     return result.returncode == 0
 
 
-def show(rev: str, path: str, cwd: Path) -> str | None:
+def show(rev: str, path: str, cwd: Path) -> Blob | None:
     """The file at ``rev:path`` (path relative to the repository root), None if absent there."""
     if not is_revision(rev, cwd):
         raise UsageError(
@@ -40,7 +50,27 @@ def show(rev: str, path: str, cwd: Path) -> str | None:
     result = _git(["show", "--end-of-options", f"{rev}:{path}"], cwd)
     if result.returncode != 0:
         return None
-    return result.stdout
+    # proc decodes with replacement, so U+FFFD marks bytes that were not UTF-8 (a lock that
+    # holds a real U+FFFD is warned about too: harmless, and proc hands out no bytes).
+    text = result.stdout.removeprefix("\ufeff")  # a byte-order mark, as files.read_text drops
+    return Blob(text=text, undecodable="\ufffd" in text)
+
+
+def read_textconv_input(path: Path) -> Blob:
+    """The file git hands a textconv driver (a blob it wrote out, or the work-tree file)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Blob(text="")
+    except OSError as exc:
+        raise MaterialiseError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            hint="git passes the textconv driver a file to read; check that it is readable.",
+        ) from exc
+    try:
+        return Blob(text=data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return Blob(text=data.decode("utf-8-sig", errors="replace"), undecodable=True)
 
 
 def config_set(key: str, value: str, cwd: Path) -> None:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
-from envlock import __version__
+from envlock import __version__, urls
 from envlock.errors import IndexUnavailableError
 from envlock.io.http import timeout_s
 from envlock.urls import redact_url
@@ -41,6 +41,28 @@ def _filename(href: str, page_url: str) -> str:
     return unquote(urlsplit(urljoin(page_url, href)).path.rsplit("/", 1)[-1])
 
 
+def artifact_key(filename: str) -> str:
+    """One spelling of an artifact's file name, so that an index listing
+    `ruamel.yaml-0.18.6-py3-none-any.whl` and a lock naming `ruamel_yaml-0.18.6-...` meet:
+    the normalised project name, the version and the tags (packaging's parsers)."""
+    from packaging.utils import (  # noqa: PLC0415 - see the module note
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    try:
+        if filename.endswith(".whl"):
+            name, version, build, tags = parse_wheel_filename(filename)
+            tag_text = ".".join(sorted(str(t) for t in tags))
+            return f"{name}-{version}-{''.join(map(str, build))}-{tag_text}.whl"
+        name, version = parse_sdist_filename(filename)
+        return f"{name}-{version}.sdist"
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return filename
+
+
 def parse_page(body: bytes, content_type: str, page_url: str) -> Listing:
     """The files a project page lists with their hashes; raises ValueError if unreadable."""
     listing: Listing = {}
@@ -48,7 +70,9 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> Listing:
         data = json.loads(body)
         for entry in data["files"]:
             hashes = entry.get("hashes") or {}
-            listing[str(entry["filename"])] = {str(k): str(v) for k, v in hashes.items()}
+            listing[artifact_key(str(entry["filename"]))] = {
+                str(k): str(v) for k, v in hashes.items()
+            }
         return listing
     parser = _Anchors()
     parser.feed(body.decode("utf-8"))
@@ -56,7 +80,7 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> Listing:
     for href in parser.hrefs:
         fragment = urlsplit(href).fragment
         algorithm, _, digest = fragment.partition("=")
-        listing[_filename(href, page_url)] = {algorithm: digest} if digest else {}
+        listing[artifact_key(_filename(href, page_url))] = {algorithm: digest} if digest else {}
     return listing
 
 
@@ -110,7 +134,7 @@ def _netrc_auth(url: str) -> tuple[str, str] | None:
 def fetch_listing(index_url: str, project: str, auth: tuple[str, str] | None) -> Listing:
     import http.client  # noqa: PLC0415 - see the module note
 
-    page_url = f"{index_url.rstrip('/')}/{project}/"
+    page_url = urls.page_url(index_url, project)
     shown = redact_url(page_url)
     try:
         status, body, content_type = _get(page_url, auth)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from envlock.errors import EnvlockError, InternalError
+from envlock.settings import OURS_TO_UV
 
 log = logging.getLogger("envlock.proc")
 
@@ -73,10 +74,7 @@ def clean_environment(environ: Mapping[str, str], extra: Mapping[str, str] = {})
     if trust and not any(k in env for k in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")):
         env["PIP_CERT"] = trust
     # envlock's own network settings, for every uv it runs (lock, sync, venv).
-    for ours, theirs in (
-        ("ENVLOCK_HTTP_TIMEOUT", "UV_HTTP_TIMEOUT"),
-        ("ENVLOCK_HTTP_RETRIES", "UV_HTTP_RETRIES"),
-    ):
+    for ours, theirs in OURS_TO_UV:
         if environ.get(ours):
             env[theirs] = environ[ours]
     env.update(extra)

@@ -34,7 +34,9 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
     """envlock's own uv cache, so the user's uv settings and cache state cannot leak in."""
     explicit = environ.get("ENVLOCK_CACHE_DIR")
     if explicit:
-        return Path(explicit) / "uv"
+        # Relative to the directory envlock runs in, not to uv's (a temporary one for `lock`,
+        # whose cache would then vanish with it).
+        return Path(explicit).absolute() / "uv"
     base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "envlock" / "uv"
 

@@ -24,6 +24,7 @@ from envlock.errors import (
 )
 from envlock.io import proc
 from envlock.io.uv import cache_dir, uv_binary
+from envlock.settings import in_envlock_terms
 from envlock.urls import private_indexes, redact_text
 
 MARKER_FILE = ".envlock-sync.json"
@@ -172,7 +173,7 @@ def query(python: Path) -> Interpreter:
 
 
 def _failure(stderr: str, what: str) -> EnvlockError:
-    detail = redact_text(stderr.strip())
+    detail = in_envlock_terms(redact_text(stderr.strip()))
     lowered = detail.lower()
     if any(
         m in lowered
