@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier
@@ -15,8 +15,19 @@ from envlock.errors import SpecError, UsageError
 from envlock.host import HostFacts, Recommendation, recommend_build
 from envlock.spec import Platform, normalise_cuda, torch_specifier
 
-if TYPE_CHECKING:
-    from envlock.api import InitOptions
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InitOptions:
+    """What `envlock init` was asked for (None: detect or default)."""
+
+    torch: str | None = None
+    cuda: str | None = None
+    python: str | None = None
+    packages: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    vision: bool = True
+    audio: bool = False
+    force: bool = False
 
 
 def default_release(channels: Channels) -> Release:

@@ -1,0 +1,393 @@
+"""envlock sync: make a venv exactly the lock, built beside it and swapped in."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from envlock.api.doctor import _preflight
+from envlock.api.project import Reporter, _digest, _quiet, _read_envlock_lock, read_lock
+from envlock.errors import MaterialiseError
+
+if TYPE_CHECKING:
+    from envlock.host import HostFacts
+    from envlock.io.venv import Interpreter
+    from envlock.materialise.installed import Recorded
+    from envlock.materialise.select import Selected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncResult:
+    venv: Path
+    changed: bool
+    created: bool
+    packages: int
+    warnings: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()  # why an existing venv was rebuilt
+
+
+class LinkMode(StrEnum):
+    """How sync's installer puts files from the cache into the venv."""
+
+    AUTO = "auto"  # clone where the filesystem can, else copy
+    COPY = "copy"
+    CLONE = "clone"  # copy-on-write; uv falls back to hard links where reflink fails
+    HARDLINK = "hardlink"  # shares inodes with the cache: an edit reaches every venv
+
+
+def sync(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    installer: str = "uv",
+    host_check: bool = True,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+    report: Reporter = _quiet,
+    link_mode: str = LinkMode.AUTO,
+    reinstall: bool = False,
+    allow_build: Sequence[str] = (),
+) -> SyncResult:
+    """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
+
+    Syncs into one directory take turns (an advisory lock on the venv's parent directory), so
+    two runs meet nowhere else, whichever locks they sync from."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    if venv_path.is_symlink():  # the swap would replace the link, not fill its target
+        raise MaterialiseError(
+            f"{venv_path} is a symbolic link; refusing to replace it",
+            hint=f"Sync the link's target directly: envlock sync --venv {venv_path.resolve()}",
+        )
+    if not lock_path.is_file():
+        read_lock(lock_path)  # the clear "does not exist" error
+    venv_path = venv_path.absolute()
+    with venv.exclusive_dir(venv_path.parent):
+        return _sync(
+            venv_path,
+            lock_path=lock_path,
+            installer=installer,
+            host_check=host_check,
+            host=host,
+            environ=environ,
+            report=report,
+            link_mode=link_mode,
+            reinstall=reinstall,
+            allow_build=frozenset(canonicalize_name(n) for n in allow_build),
+        )
+
+
+def _sync(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    installer: str,
+    host_check: bool,
+    host: HostFacts | None,
+    environ: Mapping[str, str] | None,
+    report: Reporter,
+    link_mode: str,
+    reinstall: bool,
+    allow_build: frozenset[NormalizedName],
+) -> SyncResult:
+    from envlock.io import installed, probe  # noqa: PLC0415 - see the module note
+    from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
+    from envlock.materialise.select import (  # noqa: PLC0415
+        platform_target,
+        render_install_lock,
+        render_requirements,
+        select,
+    )
+
+    env = os.environ if environ is None else environ
+    recover_interrupted_sync(venv_path)
+    lock_text, lock, meta = _read_envlock_lock(lock_path)
+    system = probe.probe_system()
+    exists = _sync_target_exists(venv_path)
+    marker = _read_state(venv_path) if exists else None
+    recorded = Recorded.from_marker(marker) if marker is not None else None
+    reasons: tuple[str, ...] = ()
+    # Nothing to do? The state file records what the last sync installed from which lock bytes,
+    # for which host and Python; the venv is scanned (no subprocess) and must equal it exactly.
+    if marker is not None and recorded is not None and not reinstall:
+        state = installed.scan(venv_path, venv_path / str(marker.get("purelib", "-")))
+        drift = compare(state, _recorded_wanted(marker), recorded)
+        key = _sync_key(lock_text, system, str(marker.get("python", "")))
+        if not drift and marker.get("key") == key and host is None:
+            count = int(str(marker.get("packages", "0")))
+            return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
+        reasons = tuple(f"{d.name}: {d.kind}" for d in drift)
+    facts = host if host is not None else probe.probe_host(env, system=system)
+    warnings = _preflight(lock, meta, facts) if host_check else ()
+    platform = facts.platform
+    if platform is None or platform.value not in meta.platforms:
+        raise MaterialiseError(
+            f"{lock_path} does not cover this host ({facts.os} {facts.machine}); it was locked "
+            f"for {', '.join(meta.platforms)}",
+            hint="Add this platform to [env] platforms and run `envlock lock`.",
+        )
+    interpreter = _base_interpreter(
+        venv_path, exists=exists, recorded=recorded, minor=meta.python, environ=env, report=report
+    )
+    target = platform_target(
+        platform, meta.python, full_version=interpreter.version, glibc=facts.glibc
+    )
+    chosen = select(lock, target, lock_dir=lock_path.parent)
+    _refuse_builds(chosen, allow_build, installer=installer)
+    requirements = render_requirements(chosen, header=f"envlock sync from {lock_path.name}")
+    _build(
+        venv_path,
+        exists=exists,
+        interpreter=interpreter,
+        requirements=requirements,
+        install_lock=render_install_lock(chosen),
+        marker={
+            "key": _sync_key(lock_text, system, interpreter.version),
+            "python": interpreter.version,
+            "lock": lock_path.name,
+            "packages": str(len(chosen)),
+            "installed": " ".join(f"{canonicalize_name(s.name)}=={s.version}" for s in chosen),
+        },
+        installer=installer,
+        link_mode=link_mode,
+        environ=env,
+        report=report,
+        message=f"Installing {len(chosen)} packages ({target.label})",
+    )
+    return SyncResult(
+        venv=venv_path,
+        changed=True,
+        created=not exists,
+        packages=len(chosen),
+        warnings=warnings,
+        reasons=reasons,
+    )
+
+
+def _read_state(venv_path: Path) -> dict[str, object] | None:
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    return venv.read_marker(venv_path)
+
+
+def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
+    items = str(marker.get("installed", "")).split()
+    return {NormalizedName(n): v for n, _, v in (item.partition("==") for item in items)}
+
+
+def _refuse_builds(
+    chosen: Sequence[Selected], allow_build: frozenset[NormalizedName], *, installer: str
+) -> None:
+    """An sdist is built on this machine with build requirements resolved live from PyPI: not
+    reproducible and not hash-checked, so only for packages the user names."""
+    builds = sorted(canonicalize_name(s.name) for s in chosen if not s.is_wheel)
+    refused = [name for name in builds if name not in allow_build]
+    if refused:
+        raise MaterialiseError(
+            f"the lock has no wheel for {', '.join(refused)} on this host, only a source "
+            "distribution, which would be built here",
+            hint="A build runs the package's own code and fetches its build requirements "
+            "unpinned from PyPI. To accept that, pass "
+            + " ".join(f"--allow-build {name}" for name in refused)
+            + "; or publish a wheel to your index and run `envlock lock --upgrade`.",
+        )
+    if builds and installer == "pip":
+        raise MaterialiseError(
+            f"--installer pip installs wheels only; {', '.join(builds)} must be built",
+            hint="Use the default installer (uv) for a lock that holds source distributions.",
+        )
+
+
+def _base_interpreter(
+    venv_path: Path,
+    *,
+    exists: bool,
+    recorded: Recorded | None,
+    minor: str,
+    environ: Mapping[str, str],
+    report: Reporter,
+) -> Interpreter:
+    """The interpreter a venv for the lock's Python is built from: the one the last sync
+    used, else the existing venv's own base, else a CPython ``minor`` found on this machine
+    (PATH, pyenv, uv-managed; never downloaded). A venv whose base was removed or that runs
+    another Python is rebuilt from the one found."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    candidates = [Path(recorded.executable)] if recorded and recorded.executable else []
+    if exists:
+        candidates.append(venv.python_in(venv_path))
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
+        try:
+            interpreter = venv.query(candidate)
+        except MaterialiseError:
+            continue
+        if interpreter.minor == minor:
+            return interpreter
+        report(f"{venv_path} runs Python {interpreter.minor}; rebuilding it with Python {minor}")
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == minor:
+        return venv.current()  # envlock's own interpreter: no search needed
+    return venv.query(venv.find_python(minor, environ))
+
+
+def _build(
+    venv_path: Path,
+    *,
+    exists: bool,
+    interpreter: Interpreter,
+    requirements: str,
+    install_lock: str,
+    marker: dict[str, object],
+    installer: str,
+    link_mode: str,
+    environ: Mapping[str, str],
+    report: Reporter,
+    message: str,
+) -> None:
+    """Build the venv beside its path and swap it in only when everything worked.
+
+    An existing venv is never modified in place, so an interrupted or failed sync (even a
+    SIGKILL) leaves either the old venv or the new one at PATH, never a half-synced one."""
+    from envlock.io import installed, venv  # noqa: PLC0415 - see the module note
+    from envlock.io.uv import cache_dir  # noqa: PLC0415
+    from envlock.materialise.installed import record_of  # noqa: PLC0415
+
+    workdir = _new_workdir(venv_path)
+    old = _old_beside(venv_path)
+    verb = "Rebuilding" if exists else "Creating"
+    report(f"{verb} {venv_path} with Python {interpreter.version}")
+    try:
+        venv.create(workdir, interpreter.base, environ)
+        report(message)
+        if link_mode == LinkMode.AUTO:
+            link_mode = venv.link_mode_for(cache_dir(environ), workdir)
+        new_python = venv.python_in(workdir)
+        venv.install_exact(
+            new_python,
+            requirements,
+            environ,
+            installer=installer,
+            link_mode=link_mode,
+            install_lock=install_lock,
+            echo=lambda line: _progress_line(line, report),
+        )
+        problems = venv.check(new_python, environ)
+        if problems:
+            raise MaterialiseError(
+                "the installed packages have unmet dependencies (is the lock complete?)",
+                hint="The venv was left as it was. The lock was resolved from the index's "
+                "metadata, and an installed wheel declares more than that metadata did (a broken "
+                "or tampered index?): report it, and add the missing package to [packages] to "
+                "work around it. For a lock edited by hand, run `envlock lock --upgrade`.",
+                detail=problems,
+            )
+        site = venv.purelib_of(workdir, interpreter.minor)
+        marker["purelib"] = site.resolve().relative_to(workdir.resolve()).as_posix()
+        marker["link-mode"] = link_mode
+        # What each locked artifact installed, for the no-op check and verify: the state is
+        # read after the swap's rename too, and a rename changes no file's size or time.
+        marker.update(record_of(installed.scan(workdir, site)))
+        venv.write_marker(workdir, marker)
+        if exists:
+            venv.remove_tree(old)
+            venv_path.rename(old)
+        try:
+            workdir.rename(venv_path)
+        except OSError:
+            if exists:
+                old.rename(venv_path)
+            raise
+        venv.remove_tree(old)
+    except BaseException:
+        venv.remove_tree(workdir)
+        raise
+
+
+def _new_workdir(venv_path: Path) -> Path:
+    """A build directory of this sync's own beside PATH (the rename must not cross devices)."""
+    import tempfile  # noqa: PLC0415 - only here
+
+    from envlock.io import venv  # noqa: PLC0415
+
+    venv_path.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".{venv_path.name}.envlock-new-", dir=venv_path.parent))
+    venv.honour_umask(workdir, 0o777)  # mkdtemp makes it 0700; the venv is the user's
+    return workdir
+
+
+def _old_beside(venv_path: Path) -> Path:
+    """Where the old venv waits during the swap (one sync per directory at a time)."""
+    return venv_path.parent / f".{venv_path.name}.envlock-old"
+
+
+def recover_interrupted_sync(venv_path: Path) -> None:
+    """Finish or undo a swap a killed sync left behind: the old venv comes back if PATH is
+    missing; leftovers are removed. Runs under the directory's sync lock."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    old = _old_beside(venv_path)
+    if old.exists() and not os.path.lexists(venv_path):
+        old.rename(venv_path)
+    venv.remove_tree(old)
+    for workdir in venv_path.parent.glob(f".{glob.escape(venv_path.name)}.envlock-new-*"):
+        venv.remove_tree(workdir)
+
+
+def _progress_line(line: str, report: Reporter) -> None:
+    """uv's progress lines (Prepared/Installed/+ name==version); its errors come later, once."""
+    text = line.strip()
+    if text and not text.startswith(("error", "cause", "Caused by", "hint", "warning")):
+        report(f"  {text}")
+
+
+def _sync_target_exists(venv_path: Path) -> bool:
+    """True for a venv to replace, False for a path to create (missing or an empty directory).
+
+    sync replaces only a directory it can prove is a venv: a pyvenv.cfg and nothing at the
+    top level but a venv's own entries. A project folder that holds a venv's files too, a
+    file, a conda env or /usr is refused before anything changes: no path of the user's is
+    ever deleted."""
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
+
+    if not os.path.lexists(venv_path):
+        return False
+    if not venv_path.is_dir():
+        raise MaterialiseError(
+            f"{venv_path} exists and is not a virtual environment (it is a file); refusing to "
+            "replace it",
+            hint="Pass the path of a venv, or a new path (it is created).",
+        )
+    entries = {entry.name for entry in venv_path.iterdir()}
+    if not entries:
+        return False
+    if "pyvenv.cfg" not in entries:
+        raise MaterialiseError(
+            f"{venv_path} exists and is not a virtual environment (no pyvenv.cfg); refusing to "
+            "replace it",
+            hint="Pass the path of a venv, or a new path (it is created).",
+        )
+    foreign = sorted(entries - venv.VENV_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise MaterialiseError(
+            f"{venv_path} is a virtual environment that also holds other files ({shown}); "
+            "refusing to replace it",
+            hint="sync rebuilds a venv and swaps it in, which would delete those files. Sync into "
+            f"a dedicated path (e.g. --venv {venv_path / '.venv'}), or move the files out.",
+        )
+    return True
+
+
+def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:
+    return _digest(f"{lock_text}\0{system.platform}\0{system.glibc}\0{python}")

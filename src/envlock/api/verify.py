@@ -1,0 +1,107 @@
+"""envlock verify: the installed state against the lock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from envlock.api.project import read_lock
+from envlock.api.sync import _recorded_wanted
+from envlock.errors import MaterialiseError
+from envlock.materialise.installed import Drift
+from envlock.spec import Platform
+
+if TYPE_CHECKING:
+    from envlock.host import HostFacts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verification:
+    drift: tuple[Drift, ...]
+    notes: tuple[str, ...] = ()
+
+
+def verify(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    deep: bool = False,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Drift, ...]:
+    """Installed state vs the lock's selection: packages, versions, the very artifacts the last
+    sync installed, files against RECORD (hashed with ``deep``), the interpreter and start-up
+    code. The same model sync's no-op check uses."""
+    return verify_venv(venv_path, lock_path=lock_path, deep=deep, host=host, environ=environ).drift
+
+
+def verify_venv(
+    venv_path: Path,
+    *,
+    lock_path: Path,
+    deep: bool = False,
+    host: HostFacts | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Verification:
+    from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
+    from envlock.materialise.installed import DriftKind, Recorded, compare  # noqa: PLC0415
+    from envlock.materialise.select import platform_target, select  # noqa: PLC0415
+
+    del environ  # the state is read from disk; nothing runs but the interpreter query
+    lock, meta = read_lock(lock_path)
+    python = venv.python_in(venv_path)
+    if not python.exists():
+        raise MaterialiseError(
+            f"{venv_path} is not a virtual environment (or its Python is gone)",
+            hint=f"Create it with `envlock sync --venv {venv_path}`."
+            if not os.path.lexists(venv_path) or (venv_path / "pyvenv.cfg").is_file()
+            else "Pass the path of the venv to check.",
+        )
+    interpreter = venv.query(python)
+    facts = host if host is not None else probe.probe_system()
+    platform = facts.platform or Platform.LINUX_X86_64
+    chosen = select(
+        lock,
+        platform_target(platform, meta.python, full_version=interpreter.version, glibc=facts.glibc),
+        lock_dir=lock_path.parent,
+    )
+    wanted = {canonicalize_name(s.name): s.version for s in chosen}
+    marker = venv.read_marker(venv_path)
+    recorded = Recorded.from_marker(marker) if marker is not None else None
+    notes: list[str] = []
+    if recorded is not None and _recorded_wanted(marker or {}) != wanted:
+        recorded = None  # synced from another lock: its record says nothing about this one
+        notes.append(f"{venv_path} was last synced from another lock; artifacts not compared")
+    elif recorded is None:
+        notes.append(
+            f"{venv_path} has no state from `envlock sync`: versions, files and start-up code "
+            "are checked, not that each package is the locked artifact"
+        )
+    site = interpreter.purelib
+    state = installed.scan(venv_path, site)
+    owned = frozenset().union(
+        *(installed.owned_files(site, d) for d in state.dists if d.name in wanted)
+    )
+    drift = list(compare(state, wanted, recorded, owned_startup=owned))
+    if deep:
+        changed = {
+            d.name: installed.changed_files(site, d) for d in state.dists if d.name in wanted
+        }
+        drift = [
+            d
+            for d in drift
+            if not (d.kind == DriftKind.MODIFIED and d.found == "files changed")
+            or changed.get(NormalizedName(d.name))
+        ]
+        drift += [
+            Drift(name=name, kind=DriftKind.MODIFIED, found=path)
+            for name, paths in sorted(changed.items())
+            for path in paths
+            if not any(x.name == name and x.found == path for x in drift)
+        ]
+    return Verification(drift=tuple(drift), notes=tuple(notes))

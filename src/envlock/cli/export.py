@@ -1,0 +1,162 @@
+"""envlock export requirements|conda|dockerfile."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from envlock import api
+from envlock.cli._app import (
+    ForceOption,
+    LockPathOption,
+    VariantOption,
+    _with_variant,
+    app,
+    err,
+    out,
+)
+from envlock.spec import Platform
+
+if TYPE_CHECKING:
+    pass
+
+
+export_app = typer.Typer(
+    name="export",
+    help="Write the lock in another format (the lock is the only input; nothing re-resolves).",
+    no_args_is_help=True,
+)
+app.add_typer(export_app)
+
+
+def _emit(text: str, output: Path | None, *, lock_path: Path, force: bool) -> None:
+    """Data to stdout, or written atomically to a file with a note on stderr."""
+    if output is None:
+        out.print(text.rstrip("\n"))
+        return
+    api.write_output(output, text, lock_path=lock_path, force=force)
+    err.print(f"Wrote {output}.")
+
+
+@export_app.command("requirements")
+def export_requirements(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (atomically); default stdout.")
+    ] = None,
+    platform: Annotated[
+        Platform | None,
+        typer.Option(help="The platform to export (default: the lock's only one, or this host)."),
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Hashed `name @ url --hash=sha256:…` lines for one platform.
+
+    pip and uv install them with: pip install --require-hashes --no-deps -r requirements.txt
+    """
+    lock_path = _with_variant(lock_path, variant)
+    text = api.export_requirements(lock_path, platform=platform.value if platform else None)
+    _emit(text, output, lock_path=lock_path, force=force)
+
+
+@export_app.command("conda")
+def export_conda(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (atomically); default stdout.")
+    ] = None,
+    platform: Annotated[Platform | None, typer.Option(help="The platform to export.")] = None,
+    channel: Annotated[
+        list[str] | None, typer.Option(help="conda channel (repeatable). Default: conda-forge.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Environment name. Default: the lock's directory name.")
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """environment.yml: conda's python and pip, the lock as hashed pip lines.
+
+    conda runs pip with dependency resolution on, so the pip section is the lock's full
+    closure, one --hash per line and no option lines (conda-lock and pip both read it).
+    """
+    lock_path = _with_variant(lock_path, variant)
+    text = api.export_conda(
+        lock_path,
+        platform=platform.value if platform else None,
+        channels=tuple(channel or ("conda-forge",)),
+        name=name,
+    )
+    _emit(text, output, lock_path=lock_path, force=force)
+
+
+class Flavor(StrEnum):
+    RUNTIME = "runtime"
+    DEVEL = "devel"
+
+
+class Base(StrEnum):
+    AUTO = "auto"
+    OFFICIAL = "official"
+    PYTHON = "python"
+
+
+@export_app.command("dockerfile")
+def export_dockerfile(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Directory for Dockerfile + requirements.txt.")
+    ] = Path(),
+    platform: Annotated[
+        Platform | None, typer.Option(help="linux-x86_64 or linux-aarch64.")
+    ] = None,
+    flavor: Annotated[Flavor, typer.Option(help="Official image flavor.")] = Flavor.RUNTIME,
+    base: Annotated[
+        Base,
+        typer.Option(
+            help="auto: the official pytorch/pytorch image when one matches the lock, "
+            "else python:X.Y-slim."
+        ),
+    ] = Base.AUTO,
+    user: Annotated[
+        str,
+        typer.Option(help="The non-root user the image runs as (a POSIX portable user name)."),
+    ] = "envlock",
+    allow_root: Annotated[
+        bool,
+        typer.Option("--allow-root", help="Allow --user root: the image then runs as root."),
+    ] = False,
+    base_digest: Annotated[
+        str | None, typer.Option(help="Pin FROM by digest (sha256:...).")
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Dockerfile (+ the hashed requirements it installs), never tagged `latest`.
+
+    With an official base (pytorch/pytorch:<torch>-cuda<X.Y>-cudnn<N>-<flavor>), the build
+    first checks that the image's Python, torch and CUDA equal the lock's, then installs only
+    what the image lacks with --require-hashes --no-deps, runs pip check and switches to a
+    non-root user.
+    """
+    lock_path = _with_variant(lock_path, variant)
+    result = api.export_dockerfile(
+        lock_path,
+        platform=platform.value if platform else None,
+        flavor=flavor.value,
+        base=base.value,
+        user=user,
+        allow_root=allow_root,
+        base_digest=base_digest,
+    )
+    api.write_output_dir(
+        output,
+        {"Dockerfile": result.dockerfile, "requirements.txt": result.requirements},
+        lock_path=lock_path,
+        force=force,
+    )
+    err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
