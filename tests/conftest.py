@@ -12,6 +12,9 @@ from envlock.cli import main
 from envlock.errors import ExitCode
 from tests.support.indexes import StandardIndexes, start_standard_indexes
 
+# Session fixtures are per process: under pytest-xdist (`-n auto`) each worker serves its own
+# indexes on its own ports and has its own uv cache, so workers share no state.
+
 
 @pytest.fixture(scope="session")
 def indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandardIndexes]:

@@ -3,58 +3,151 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib
 import inspect
 import pkgutil
+import re
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import envlock
-from envlock.errors import EnvlockError, ExitCode, Terminated
+from envlock import errors
+from envlock.errors import EnvlockError, ExitCode
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+# Raised on purpose although not EnvlockErrors, each for a reason. A stale entry fails the
+# test too, so this list only shrinks when the code changes.
+ALLOWED: dict[tuple[str, str], str] = {
+    # SIGTERM's stand-in for KeyboardInterrupt: a BaseException so nothing swallows it.
+    ("envlock.cli", "Terminated"): "turned into exit 143 by cli.main",
+    # typer's own control flow for an exit status, inside the CLI boundary.
+    ("envlock.cli._app", "Exit"): "typer.Exit: --version",
+    ("envlock.cli.doctor", "Exit"): "typer.Exit: exit 1 when the host does not suit",
+    ("envlock.cli.review", "Exit"): "typer.Exit: diff --exit-code",
+    ("envlock.cli.sync", "Exit"): "typer.Exit: verify found drift",
+    # The parser's own error, so every caller's `except _toml.DECODE_ERRORS` maps it.
+    ("envlock._toml", "TOMLDecodeError"): "re-raised RecursionError as the TOML error",
+    # KNOWN VIOLATION (src change requested): an unrenderable value is a bug in envlock and
+    # should be an InternalError with a hint; today it reaches cli.main's catch-all (exit 70).
+    ("envlock._toml", "TypeError"): "_toml.value: a type the renderer does not know",
+}
 
 
-def _modules() -> list[object]:
+def _modules() -> list[ModuleType]:
     names = [m.name for m in pkgutil.walk_packages(envlock.__path__, "envlock.")]
     return [importlib.import_module(n) for n in ["envlock", *names]]
 
 
+def _trees() -> Iterator[tuple[ModuleType, ast.AST]]:
+    for module in _modules():
+        yield module, ast.parse(inspect.getsource(module))
+
+
+def _resolve(module: ModuleType, node: ast.expr) -> object:
+    """What a name (``X``, ``pkg.X``) in ``module`` is: a module attribute or a builtin."""
+    if isinstance(node, ast.Name):
+        return getattr(module, node.id, getattr(builtins, node.id, None))
+    if isinstance(node, ast.Attribute):
+        owner = _resolve(module, node.value)
+        return getattr(owner, node.attr, None) if owner is not None else None
+    return None
+
+
+def _raised_classes(module: ModuleType, exc: ast.expr) -> Iterator[type]:
+    """The exception classes ``raise exc`` can raise: a class (or its call), a factory's
+    return annotation, each side of ``a or b``; a local variable (a caught error) is unknown."""
+    if isinstance(exc, ast.BoolOp):
+        for value in exc.values:
+            yield from _raised_classes(module, value)
+        return
+    target = _resolve(module, exc.func if isinstance(exc, ast.Call) else exc)
+    if inspect.isclass(target):
+        yield target
+    elif inspect.isfunction(target) and isinstance(exc, ast.Call):
+        returned = typing.get_type_hints(target).get("return")
+        if inspect.isclass(returned):
+            yield returned
+
+
+def _raise_sites() -> Iterator[tuple[str, int, type]]:
+    for module, tree in _trees():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for raised in _raised_classes(module, node.exc):
+                    yield module.__name__, node.lineno, raised
+
+
+def test_the_raise_walk_sees_every_kind_of_raise() -> None:
+    """The walk below must see classes, factories and `a or b`, or it would prove nothing."""
+    sites = list(_raise_sites())
+    kinds = {raised for _, _, raised in sites}
+    assert errors.ChannelDataError in kinds  # via channels._fail(...) -> ChannelDataError
+    assert errors.FilesystemError in kinds  # via errors.filesystem_error(...)
+    assert errors.InternalError in kinds  # via proc: `timeout_error or _timed_out(...)`
+    assert len(sites) > 100
+
+
 def test_every_raised_class_is_an_envlock_error() -> None:
     offenders = []
-    for module in _modules():
-        tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Raise) or node.exc is None:
-                continue
-            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-            if not isinstance(target, ast.Name):
-                continue
-            raised = getattr(module, target.id, None)
-            if raised is Terminated:  # SIGTERM's stand-in for KeyboardInterrupt, by design
-                continue
-            if inspect.isclass(raised) and not issubclass(raised, EnvlockError):
-                offenders.append(f"{module.__name__}:{node.lineno} raises {target.id}")  # type: ignore[attr-defined]
+    allowed_seen = set()
+    for module, line, raised in _raise_sites():
+        if issubclass(raised, EnvlockError):
+            continue
+        key = (module, raised.__name__)
+        if key in ALLOWED:
+            allowed_seen.add(key)
+            continue
+        offenders.append(f"{module}:{line} raises {raised.__module__}.{raised.__qualname__}")
     assert offenders == []
+    assert sorted(set(ALLOWED) - allowed_seen) == [], "no longer raised: drop from ALLOWED"
+
+
+def _families() -> dict[str, type[EnvlockError]]:
+    """Every EnvlockError class envlock defines, by name, wherever it is defined."""
+    found: dict[str, type[EnvlockError]] = {}
+    for module in _modules():
+        for name, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, EnvlockError):
+                found[name] = obj
+    return found
 
 
 def test_every_error_family_has_a_distinct_documented_code() -> None:
-    codes = {c.value for c in ExitCode}
-    assert codes == {0, 1, 2, 3, 4, 5, 6, 7, 8, 70}
+    # No aliases: two names for one value would hide in iteration over the enum.
+    assert len(ExitCode.__members__) == len(ExitCode)
+    # One code per family: the direct subclasses of EnvlockError never share one.
+    families = [c for c in _families().values() if EnvlockError in c.__bases__]
+    codes = [c.exit_code for c in families]
+    assert len(codes) == len(set(codes)), sorted((c.exit_code, c.__name__) for c in families)
+    # Every code but success belongs to a family, so each one can really happen.
+    assert set(ExitCode) - {ExitCode.OK} == set(codes)
+    # Documented: the README's table and errors.py's docstring list exactly these codes
+    # (130 and 143 are the signals' codes, not families).
+    readme = README.read_text(encoding="utf-8").partition("## Exit codes")[2]
+    table = readme.partition("\n## ")[0]
+    in_readme = {int(n) for n in re.findall(r"^\| (\d+) \|", table, re.M)}
+    in_docstring = {int(n) for n in re.findall(r"^(\d+) {2,}\S", errors.__doc__ or "", re.M)}
+    expected = {int(c) for c in ExitCode} | {130, 143}
+    assert in_readme == expected
+    assert in_docstring == expected
 
 
 def test_every_envlock_error_raised_says_what_to_do() -> None:
     """error: + hint: for every failure: each EnvlockError built in the code passes a hint."""
-    families = {
-        name
-        for name, obj in inspect.getmembers(importlib.import_module("envlock.errors"))
-        if inspect.isclass(obj) and issubclass(obj, EnvlockError)
-    }
+    families = set(_families().values())
+    built = 0
     missing = []
-    for module in _modules():
-        tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]
+    for module, tree in _trees():
         for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in families
-                and not any(k.arg in ("hint", None) for k in node.keywords)
-            ):
-                missing.append(f"{module.__name__}:{node.lineno} {node.func.id}")  # type: ignore[attr-defined]
+            if not isinstance(node, ast.Call) or _resolve(module, node.func) not in families:
+                continue
+            built += 1
+            hint = next((k for k in node.keywords if k.arg in ("hint", None)), None)
+            if hint is None or (isinstance(hint.value, ast.Constant) and not hint.value.value):
+                missing.append(f"{module.__name__}:{node.lineno} {ast.unparse(node.func)}")
+    assert built > 50  # the walk found the constructors (by plain and dotted names)
     assert missing == []

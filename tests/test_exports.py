@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
@@ -16,10 +15,11 @@ from rattler import MatchSpec
 from uv import find_uv_bin
 
 from envlock.errors import ExitCode
+from envlock.family import CUDA_IMAGE_PACKAGES as _IMAGE_PROVIDED
 from envlock.lockfile import LockMeta, render_lock
-from envlock.materialise.exports import _IMAGE_PROVIDED
 from tests.conftest import Cli, assert_refused
 from tests.golden import assert_golden
+from tests.support.venvs import make_venv
 from tests.test_lock_e2e import write_spec
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
@@ -193,8 +193,8 @@ def fixture_lock(fixture_env: Path, cli: Cli) -> Path:
 
 
 def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    return path / "bin" / "python"
+    """A venv with the pip `python -m venv` seeds (the tool these steps run)."""
+    return make_venv(path, pip=True)
 
 
 ISOLATED = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import tomllib
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,22 +82,30 @@ def test_cuda_variant_comes_from_the_variant_index(
     assert "Wrote" in result.stderr
 
 
-def test_every_artifact_is_hashed_and_for_the_declared_target(fixture_env: Path, cli: Cli) -> None:
+def test_every_artifact_is_hashed_and_for_the_declared_target(
+    fixture_env: Path, cli: Cli, indexes: StandardIndexes
+) -> None:
     write_spec(fixture_env, packages='numpy = "*"\nsix = "*"')
     assert cli("lock").code == 0
     lock = read_lock(fixture_env)
+    assert {"numpy", "six", "torch"} <= {p.name for p in lock.packages}
     for package in lock.packages:
-        for wheel in package.wheels or ():
-            assert len(wheel.hashes["sha256"]) == 64
+        assert package.wheels, package.name  # every package here has a wheel for the target
+        assert package.sdist is None, package.name  # so no sdist is locked beside it
+        for wheel in package.wheels:
+            assert re.fullmatch(r"[0-9a-f]{64}", wheel.hashes["sha256"]), wheel.filename
             assert "cp312" not in wheel.filename
             assert "pypy" not in wheel.filename
             assert "musllinux" not in wheel.filename
             assert "macosx" not in wheel.filename
             assert "win_amd64" not in wheel.filename
     numpy = next(p for p in lock.packages if p.name == "numpy")
+    # The index offers 8 numpy 2.3.0 wheels and an sdist; only the target's wheel is locked.
+    with urllib.request.urlopen(f"{indexes.pypi_url}/numpy/") as page:
+        assert "numpy-2.3.0.tar.gz#sha256=" in page.read().decode()
     assert [w.filename for w in numpy.wheels or ()] == [
         "numpy-2.3.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
-    ] or len(numpy.wheels or ()) == 1
+    ]
     assert numpy.sdist is None
 
 

@@ -32,6 +32,7 @@ def test_example_lock_selects_on_every_platform(example: Path) -> None:
     lock = parse_lock_text((example / "pylock.toml").read_text())
     meta = lock_meta(lock)
     assert meta is not None
+    assert meta.platforms  # else the loop below would check nothing
     for platform in meta.platforms:
         target = Platform(platform)
         selected = list(

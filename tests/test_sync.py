@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from uv import find_uv_bin
 
-from tests.conftest import Cli
+from envlock.errors import ExitCode
+from tests.conftest import Cli, assert_refused
 from tests.support.indexes import StandardIndexes
+from tests.support.venvs import make_venv
 from tests.test_doctor import _lock
 from tests.test_lock_e2e import write_spec
 
@@ -121,6 +122,26 @@ def test_tampered_artifact_creates_nothing(
     assert not list(locked_env.glob(".*envlock-new*"))
 
 
+@pytest.mark.parametrize("installer", ["uv", "pip"])
+def test_a_republished_wheel_of_another_size_is_a_hash_failure(
+    locked_env: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    installer: str,
+) -> None:
+    """Other bytes and another size than the lock records (a valid wheel, republished)."""
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "fresh-cache"))  # force a download
+    indexes.pypi_server.tamper("six-1.17.0-py2.py3-none-any.whl", resized=True)
+    try:
+        result = cli("sync", "--venv", ".venv-new", "--installer", installer)
+    finally:
+        indexes.pypi_server.untamper()
+    assert_refused(result, ExitCode.HASH)
+    assert not (locked_env / ".venv-new").exists()
+
+
 def test_tampered_artifact_leaves_an_existing_venv_alone(
     locked_env: Path,
     cli: Cli,
@@ -172,7 +193,7 @@ def test_exported_requirements_install_with_plain_pip(
     reqs = locked_env / "requirements.txt"
     assert "--hash=sha256:" in reqs.read_text()
     venv = tmp_path / "pipvenv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    make_venv(venv, pip=True)
     env = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null"}
     pip = [str(_py(venv)), "-m", "pip", "install", "--isolated", "--require-hashes", "--no-deps"]
     ok = subprocess.run(
@@ -185,7 +206,7 @@ def test_exported_requirements_install_with_plain_pip(
         reqs.read_text().replace(first, first[:-1] + ("0" if first[-1] != "0" else "1"))
     )
     venv2 = tmp_path / "pipvenv2"
-    subprocess.run([sys.executable, "-m", "venv", str(venv2)], check=True)
+    make_venv(venv2, pip=True)
     pip2 = [str(_py(venv2)), "-m", "pip", "install", "--isolated", "--require-hashes", "--no-deps"]
     rejected = subprocess.run(
         [*pip2, "-r", str(reqs)], capture_output=True, text=True, env=env, check=False

@@ -275,6 +275,7 @@ def _sdist_only(lock_path: Path, name: str, indexes: StandardIndexes) -> None:
     """Rewrite a lock so that ``name`` has only its source distribution (as a lock for a
     platform without wheels would)."""
     doc = tomlkit.parse(lock_path.read_text())
+    assert name in [p["name"] for p in doc["packages"]]  # type: ignore[union-attr]
     for package in doc["packages"]:  # type: ignore[union-attr]
         if package["name"] == name:
             filename = f"{name}-{package['version']}.tar.gz"

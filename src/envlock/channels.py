@@ -19,6 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from envlock.errors import ChannelDataError, SpecError
+from envlock.family import TORCH_TABLE, TORCHAUDIO, TORCHVISION, Family
 from envlock.spec import Platform, Spec, TorchSource
 from envlock.urls import redact_url
 
@@ -156,39 +157,13 @@ class DockerImage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Routing:
-    always: tuple[NormalizedName, ...]
-    if_requested: tuple[NormalizedName, ...]
-    by_kind: Mapping[VariantKind, tuple[NormalizedName, ...]]
-    source: str = ""
-
-    @property
-    def family(self) -> tuple[NormalizedName, ...]:
-        """Every name that, in a lock from a PyTorch index, must come from that index."""
-        names = {*self.always, *self.if_requested}
-        for kind_names in self.by_kind.values():
-            names |= set(kind_names)
-        return tuple(sorted(names))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Channels:
     releases: tuple[Release, ...]  # oldest first
     drivers: tuple[DriverFloor, ...] = ()
     arches: tuple[ArchRow, ...] = ()
     images: tuple[DockerImage, ...] = ()
     min_cuda: Mapping[str, str] = field(default_factory=dict)  # sm "12.0" -> first CUDA "12.8"
-    routing: Routing = field(
-        default_factory=lambda: Routing(
-            always=(
-                NormalizedName("torch"),
-                NormalizedName("torchvision"),
-                NormalizedName("torchaudio"),
-            ),
-            if_requested=(),
-            by_kind={},
-        )
-    )
+    family: Family = field(default_factory=Family)  # family.toml
 
     def release(self, series: str) -> Release | None:
         for release in self.releases:
@@ -323,27 +298,6 @@ def parse_channels(files: Mapping[str, Mapping[str, Any]]) -> Channels:
         )
         for i, row in enumerate(files.get("docker.toml", {}).get("image", []))
     )
-    routing_doc = files.get("family.toml", {}).get("routing", {})
-    by_kind_doc = routing_doc.get("by-kind", {}) if isinstance(routing_doc, Mapping) else {}
-    routing = Routing(
-        always=tuple(
-            canonicalize_name(n)
-            for n in _strs(routing_doc, "always", "family.toml", "routing")
-            or ("torch", "torchvision", "torchaudio")
-        ),
-        if_requested=tuple(
-            canonicalize_name(n)
-            for n in _strs(routing_doc, "if-requested", "family.toml", "routing")
-        ),
-        by_kind={
-            VariantKind(kind): tuple(
-                canonicalize_name(n) for n in _strs(by_kind_doc, kind, "family.toml", "by-kind")
-            )
-            for kind in by_kind_doc
-            if kind in VariantKind.__members__.values()
-        },
-        source=str(routing_doc.get("source", "")) if isinstance(routing_doc, Mapping) else "",
-    )
     min_cuda = {
         str(row.get("sm", "")): str(row.get("cuda", ""))
         for row in files.get("gpu-arch.toml", {}).get("min-cuda", [])
@@ -354,7 +308,35 @@ def parse_channels(files: Mapping[str, Mapping[str, Any]]) -> Channels:
         arches=arches,
         images=images,
         min_cuda=min_cuda,
-        routing=routing,
+        family=_parse_family(files.get("family.toml", {})),
+    )
+
+
+def _parse_family(doc: Mapping[str, Any]) -> Family:
+    """family.toml's [routing]; ``always`` defaults to the [torch] table's packages."""
+    routing = doc.get("routing", {})
+    if not isinstance(routing, Mapping):
+        raise _fail("family.toml", "", "[routing] must be a table")
+    by_kind = routing.get("by-kind", {})
+    if not isinstance(by_kind, Mapping):
+        raise _fail("family.toml", "routing", "[routing.by-kind] must be a table")
+    always = tuple(canonicalize_name(n) for n in _strs(routing, "always", "family.toml", "routing"))
+    if missing := [n for n in TORCH_TABLE if always and n not in always]:
+        # The [torch] table pins these to the variant index: data that does not is broken.
+        raise _fail("family.toml", "routing", f"always lacks {', '.join(missing)}")
+    return Family(
+        always=always or TORCH_TABLE,
+        if_requested=tuple(
+            canonicalize_name(n) for n in _strs(routing, "if-requested", "family.toml", "routing")
+        ),
+        by_kind={
+            str(kind): tuple(
+                canonicalize_name(n) for n in _strs(by_kind, kind, "family.toml", "by-kind")
+            )
+            for kind in by_kind
+            if kind in VariantKind.__members__.values()
+        },
+        source=str(routing.get("source", "")),
     )
 
 
@@ -494,8 +476,8 @@ def _companion_specifiers(
     companions: dict[NormalizedName, SpecifierSet] = {}
     warnings: list[str] = []
     pairs = (
-        ("torchvision", spec.torch.vision, release.torchvision),
-        ("torchaudio", spec.torch.audio, release.torchaudio),
+        (TORCHVISION, spec.torch.vision, release.torchvision),
+        (TORCHAUDIO, spec.torch.audio, release.torchaudio),
     )
     for name, wanted, series in pairs:
         if not wanted:
@@ -505,7 +487,7 @@ def _companion_specifiers(
                 f"no {name} is published for torch {release.name}",
                 hint=f"Set [torch] {name.removeprefix('torch')} = false.",
             )
-        companions[canonicalize_name(name)] = SpecifierSet(f"=={series}.*")
+        companions[name] = SpecifierSet(f"=={series}.*")
         if release.is_unverified(name):
             warnings.append(
                 f"the {name} {series} pairing for torch {release.name} is unverified in "
@@ -562,11 +544,11 @@ def select_variant(
             f"that torch {release.name} has a {variant.name} build is unverified in envlock's "
             "channel data; the lock proves it only if the index serves it"
         )
-    routed = _routed_names(spec, channels, variant)
+    routed = channels.family.routed(variant.kind, spec.package_names)
     extra = (
         tuple(
             f"{name}; {Platform.LINUX_X86_64.marker}"
-            for name in channels.routing.by_kind.get(variant.kind, ())
+            for name in channels.family.by_kind.get(variant.kind, ())
         )
         if uses_index
         else ()
@@ -579,19 +561,12 @@ def select_variant(
         companions=companions,
         platforms=tuple(choices),
         routed=routed,
-        family=channels.routing.family,
+        family=channels.family.names,
         extra_requirements=extra,
         index_url=index_url if uses_index else None,
         explanation=explain(spec, release, variant, choices),
         warnings=tuple(warnings),
     )
-
-
-def _routed_names(spec: Spec, channels: Channels, variant: Variant) -> tuple[NormalizedName, ...]:
-    names = set(channels.routing.always)
-    names |= {n for n in channels.routing.if_requested if n in spec.package_names}
-    names |= set(channels.routing.by_kind.get(variant.kind, ()))
-    return tuple(sorted(names))
 
 
 def explain(

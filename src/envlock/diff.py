@@ -8,18 +8,18 @@ name and version but changed its hash (republished or tampered).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from packaging.pylock import Package, Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envlock.family import CUDA_VERSION_PACKAGES, is_cuda_runtime
 from envlock.lockfile import LockMeta, lock_meta
+from envlock.urls import redact_to_host
 
 
 class ChangeKind(StrEnum):
@@ -70,7 +70,7 @@ class Change:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuntimeGroup:
-    """The CUDA runtime packages (nvidia-*, cuda-*, triton) collapsed into one line."""
+    """The CUDA runtime packages (envlock.family.is_cuda_runtime) collapsed into one line."""
 
     old_cuda: str | None
     new_cuda: str | None
@@ -92,20 +92,6 @@ class LockDiff:
     def all_changes(self) -> tuple[Change, ...]:
         runtime = self.runtime.changes if self.runtime else ()
         return tuple(sorted((*self.changes, *runtime), key=_sort_key))
-
-
-_RUNTIME = re.compile(r"^(nvidia-.+|cuda-.+|triton|pytorch-triton(-rocm|-xpu)?)$")
-_RUNTIME_MARKERS = (
-    "nvidia-cuda-runtime-cu11",
-    "nvidia-cuda-runtime-cu12",
-    "nvidia-cuda-runtime-cu13",
-    "nvidia-cuda-runtime",
-    "cuda-toolkit",
-)
-
-
-def is_runtime_package(name: str) -> bool:
-    return bool(_RUNTIME.match(name))
 
 
 def _sort_key(change: Change) -> tuple[int, int, str]:
@@ -202,10 +188,7 @@ _LOCAL = "(local path)"
 
 
 def _host(location: str) -> str:
-    parts = urlsplit(location)
-    if len(parts.scheme) < 2 or not parts.hostname:  # a path (C:\ has a one-letter "scheme")
-        return _LOCAL
-    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return redact_to_host(location) or _LOCAL
 
 
 def _artifact_hosts(package: Package) -> dict[str, str]:
@@ -400,7 +383,7 @@ def cuda_runtime_version(lock: Pylock | None) -> str | None:
     """The CUDA runtime major.minor a lock installs (from nvidia-cuda-runtime*/cuda-toolkit)."""
     if lock is None:
         return None
-    for name in _RUNTIME_MARKERS:
+    for name in CUDA_VERSION_PACKAGES:
         for package in lock.packages:
             if package.name == name and package.version is not None:
                 return f"{package.version.major}.{package.version.minor}"
@@ -435,7 +418,7 @@ def diff_locks(old: Pylock | None, new: Pylock | None, *, family: Collection[str
             changes += _package_changes(name, before, after, sides)
     changes += _lock_level(old, new)
     # Security changes are never collapsed into the CUDA-runtime line.
-    runtime = [c for c in changes if is_runtime_package(c.name) and not c.security]
+    runtime = [c for c in changes if is_cuda_runtime(c.name) and not c.security]
     others = [c for c in changes if c not in runtime]
     group = (
         RuntimeGroup(

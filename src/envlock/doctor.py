@@ -8,7 +8,6 @@ trust from [tool.envlock], which is only checked against it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +15,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from packaging.pylock import Package, PackageWheel, Pylock
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from envlock.channels import (
@@ -27,6 +25,7 @@ from envlock.channels import (
     parse_variant,
     variant_named,
 )
+from envlock.family import TORCH
 from envlock.host import (
     HostFacts,
     arch_row,
@@ -39,6 +38,7 @@ from envlock.host import (
 )
 from envlock.lockfile import LockMeta
 from envlock.spec import Platform
+from envlock.wheels import fits_platform, parse_manylinux, parse_wheel
 
 
 class Level(StrEnum):
@@ -98,14 +98,6 @@ class LockedBuild:
         return len({variant for _, variant in self.clues}) > 1
 
 
-_PLATFORM_TAGS = {
-    Platform.LINUX_X86_64: re.compile(r"(many|musl)?linux.*_x86_64"),
-    Platform.LINUX_AARCH64: re.compile(r"(many|musl)?linux.*_aarch64"),
-    Platform.MACOS_ARM64: re.compile(r"macosx_.*_(arm64|universal2)"),
-    Platform.WINDOWS_X86_64: re.compile(r"win_amd64"),
-}
-
-
 def _marker_environment(platform: Platform, python: str) -> dict[str, str]:
     env = {
         "implementation_name": "cpython",
@@ -121,12 +113,8 @@ def _marker_environment(platform: Platform, python: str) -> dict[str, str]:
 
 
 def _wheel_fits(wheel: PackageWheel, platform: Platform) -> bool:
-    try:
-        tags = parse_wheel_filename(wheel.filename)[3]
-    except InvalidWheelFilename:
-        return False
-    pattern = _PLATFORM_TAGS[platform]
-    return any(t.platform == "any" or pattern.fullmatch(t.platform) for t in tags)
+    parsed = parse_wheel(wheel.filename)
+    return parsed is not None and fits_platform(parsed[3], platform)
 
 
 def _for_platform(package: Package, platform: Platform, python: str) -> bool:
@@ -150,9 +138,10 @@ def _clues(package: Package, platform: Platform) -> list[tuple[str, Variant]]:
     if package.version is not None and (label := variant_named(package.version.local or "")):
         clues.append((f"version {package.version}", label))
     for wheel in package.wheels or ():
-        if not _wheel_fits(wheel, platform):
+        parsed = parse_wheel(wheel.filename)
+        if parsed is None or not fits_platform(parsed[3], platform):
             continue
-        local = parse_wheel_filename(wheel.filename)[1].local
+        local = parsed[1].local
         if local and (label := variant_named(local)):
             clues.append((f"wheel {wheel.filename}", label))
         if wheel.url and (folder := _folder_variant(wheel.url)):
@@ -173,7 +162,7 @@ def locked_build(lock: Pylock, platform: Platform, python: str, channels: Channe
     The build is the variant the torch entry names (its local version label, its wheels'
     labels, the /<variant>/ folder of their URLs or of its index); an entry naming none is
     PyPI's own wheel, whose build the channel data's [release.pypi] gives for that release."""
-    entries = [p for p in lock.packages if p.name == "torch" and _for_platform(p, platform, python)]
+    entries = [p for p in lock.packages if p.name == TORCH and _for_platform(p, platform, python)]
     versions = [p.version for p in entries if p.version is not None]
     if not versions:
         return LockedBuild(version=None, variant=None)
@@ -262,27 +251,21 @@ def _record(meta: LockMeta, platform: Platform, built: LockedBuild) -> list[Find
 
 
 def _torch_packages(lock: Pylock) -> list[Package]:
-    return [p for p in lock.packages if p.name == "torch"]
+    return [p for p in lock.packages if p.name == TORCH]
 
 
 def _required_glibc(package: Package, arch: str) -> tuple[int, int] | None:
     """The lowest glibc any of this package's wheels for ``arch`` accepts (None: unknown)."""
     best: tuple[int, int] | None = None
     for wheel in package.wheels or ():
-        for tag in parse_wheel_filename(wheel.filename)[3]:
-            if not tag.platform.endswith(arch):
+        parsed = parse_wheel(wheel.filename)
+        for tag in parsed[3] if parsed is not None else ():
+            tag_glibc = parse_manylinux(tag.platform)
+            if tag_glibc is None or tag_glibc.arch != arch:
                 continue
-            need = _manylinux_glibc(tag.platform)
-            if need is not None and (best is None or need < best):
-                best = need
+            if best is None or tag_glibc.glibc < best:
+                best = tag_glibc.glibc
     return best
-
-
-def _manylinux_glibc(platform_tag: str) -> tuple[int, int] | None:
-    if match := re.match(r"manylinux_(\d+)_(\d+)_", platform_tag):
-        return (int(match.group(1)), int(match.group(2)))
-    legacy = {"manylinux2014": (2, 17), "manylinux2010": (2, 12), "manylinux1": (2, 5)}
-    return legacy.get(platform_tag.split("_", 1)[0])
 
 
 def _coverage(meta: LockMeta, host: HostFacts) -> tuple[list[Finding], Platform | None]:

@@ -3,15 +3,21 @@
 ``packaging.pylock.Pylock`` is the in-memory model. Rendering is envlock's own so that the
 same lock always gives the same bytes: packages sorted by name, wheels by filename, fixed key
 order, LF endings, and no timestamps other than the artifacts' ``upload-time``.
+
+Why the lock keeps a layout of its own instead of a generic dumps(): its bytes are committed
+and reviewed, so they are fixed by this module alone (every committed lock and golden file is
+byte-identical across envlock versions): one ``[[packages]]`` table per package with its wheels
+as a one-per-line array of inline tables (a readable diff per artifact), the header comment,
+the key order PEP 751 shows. The values, keys and tables themselves come from the one TOML
+writer, ``envlock._toml``, that every other TOML file envlock writes uses too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import PureWindowsPath
 from typing import Any
 
@@ -181,49 +187,6 @@ def _artifact_problem(artifact: PackageWheel | PackageSdist | PackageArchive) ->
 # render
 
 
-def _value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime):
-        stamp = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, Mapping):
-        return _inline_table(value)
-    if isinstance(value, Sequence):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    raise TypeError(f"cannot render {type(value).__name__} as TOML")
-
-
-def _string(value: str) -> str:
-    # Markers are full of double quotes; a literal string keeps them readable.
-    if '"' in value and "'" not in value and value.isprintable():
-        return f"'{value}'"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _inline_table(mapping: Mapping[str, object]) -> str:
-    items = [f"{_key(k)} = {_value(v)}" for k, v in mapping.items() if v is not None]
-    return "{ " + ", ".join(items) + " }" if items else "{}"
-
-
-def _key(key: str) -> str:
-    if key and all(c.isalnum() or c in "-_" for c in key):
-        return key
-    return json.dumps(key)
-
-
-def _multiline(values: Sequence[object]) -> str:
-    if not values:
-        return "[]"
-    return "[\n" + "".join(f"    {_value(v)},\n" for v in values) + "]"
-
-
 def _artifact(artifact: PackageWheel | PackageSdist | PackageArchive) -> dict[str, object]:
     result: dict[str, object] = {}
     if isinstance(artifact, PackageWheel | PackageSdist) and artifact.name is not None:
@@ -239,53 +202,37 @@ def _artifact(artifact: PackageWheel | PackageSdist | PackageArchive) -> dict[st
 
 
 def _render_package(package: Package) -> list[str]:
-    lines = ["[[packages]]", f"name = {_value(str(package.name))}"]
+    lines = ["[[packages]]", f"name = {_toml.value(str(package.name))}"]
     if package.version is not None:
-        lines.append(f"version = {_value(str(package.version))}")
+        lines.append(f"version = {_toml.value(str(package.version))}")
     if package.marker is not None:
-        lines.append(f"marker = {_value(str(package.marker))}")
+        lines.append(f"marker = {_toml.value(str(package.marker))}")
     if package.requires_python is not None:
-        lines.append(f"requires-python = {_value(str(package.requires_python))}")
+        lines.append(f"requires-python = {_toml.value(str(package.requires_python))}")
     if package.index is not None:
-        lines.append(f"index = {_value(package.index)}")
+        lines.append(f"index = {_toml.value(package.index)}")
     if package.archive is not None:
-        lines.append(f"archive = {_inline_table(_artifact(package.archive))}")
+        lines.append(f"archive = {_toml.inline_table(_artifact(package.archive))}")
     if package.sdist is not None:
-        lines.append(f"sdist = {_inline_table(_artifact(package.sdist))}")
+        lines.append(f"sdist = {_toml.inline_table(_artifact(package.sdist))}")
     if package.wheels:
         wheels = sorted(package.wheels, key=lambda w: w.filename)
-        lines.append(f"wheels = {_multiline([_artifact(w) for w in wheels])}")
-    return lines
-
-
-def _render_table(prefix: str, table: Mapping[str, Any]) -> list[str]:
-    lines = [f"[{prefix}]"]
-    nested: list[tuple[str, Mapping[str, Any]]] = []
-    for key, value in table.items():
-        if isinstance(value, Mapping):
-            nested.append((key, value))
-        elif isinstance(value, list | tuple) and len(value) > 1:
-            lines.append(f"{_key(key)} = {_multiline(list(value))}")
-        else:
-            lines.append(f"{_key(key)} = {_value(value)}")
-    for key, value in nested:
-        lines.append("")
-        lines += _render_table(f"{prefix}.{_key(key)}", value)
+        lines.append(f"wheels = {_toml.multiline_array([_artifact(w) for w in wheels])}")
     return lines
 
 
 def render_lock(lock: Pylock) -> str:
     """The lock as TOML text; the same Pylock always renders to the same bytes."""
     lines = [HEADER.rstrip("\n")]
-    lines.append(f"lock-version = {_value(str(lock.lock_version))}")
+    lines.append(f"lock-version = {_toml.value(str(lock.lock_version))}")
     if lock.environments is not None:
-        lines.append(f"environments = {_multiline([str(m) for m in lock.environments])}")
+        lines.append(f"environments = {_toml.multiline_array([str(m) for m in lock.environments])}")
     if lock.requires_python is not None:
-        lines.append(f"requires-python = {_value(str(lock.requires_python))}")
-    lines.append(f"extras = {_value(list(lock.extras or []))}")
-    lines.append(f"dependency-groups = {_value(list(lock.dependency_groups or []))}")
-    lines.append(f"default-groups = {_value(list(lock.default_groups or []))}")
-    lines.append(f"created-by = {_value(lock.created_by)}")
+        lines.append(f"requires-python = {_toml.value(str(lock.requires_python))}")
+    lines.append(f"extras = {_toml.value(list(lock.extras or []))}")
+    lines.append(f"dependency-groups = {_toml.value(list(lock.dependency_groups or []))}")
+    lines.append(f"default-groups = {_toml.value(list(lock.default_groups or []))}")
+    lines.append(f"created-by = {_toml.value(lock.created_by)}")
     for package in sorted(
         lock.packages, key=lambda p: (p.name, str(p.version or ""), str(p.marker or ""))
     ):
@@ -294,5 +241,5 @@ def render_lock(lock: Pylock) -> str:
     for tool_name, table in sorted((lock.tool or {}).items()):
         if isinstance(table, Mapping):
             lines.append("")
-            lines += _render_table(f"tool.{_key(tool_name)}", table)
+            lines += _toml.table(f"tool.{_toml.key(tool_name)}", table)
     return "\n".join(lines) + "\n"

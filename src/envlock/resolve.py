@@ -7,9 +7,8 @@ uv's output into the lock, keeping only artifacts for the declared platforms and
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,13 +16,9 @@ from urllib.parse import urlsplit
 from packaging.markers import Marker, default_environment
 from packaging.pylock import Package, PackageWheel, Pylock, PylockValidationError
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms
-from packaging.utils import (
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_wheel_filename,
-)
+from packaging.utils import NormalizedName, canonicalize_name
 
+from envlock import _toml
 from envlock.channels import Selection, TorchOrigin
 from envlock.errors import (
     EnvlockError,
@@ -35,6 +30,7 @@ from envlock.errors import (
 from envlock.settings import in_envlock_terms
 from envlock.spec import Indexes, Platform, Spec
 from envlock.urls import query_secrets, redact_text, redact_url, split_credentials
+from envlock.wheels import linux_platform_tags, parse_wheel
 
 PROJECT_NAME = "envlock-resolve"
 PYPI_INDEX_NAME = "pypi"
@@ -71,17 +67,6 @@ class UvProject:
             return self.auth[url.rstrip("/")]
         realm = urlsplit(url)[:2]
         return next((v for k, v in self.auth.items() if urlsplit(k)[:2] == realm), None)
-
-
-def _toml_str(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _toml_array(values: Iterable[str]) -> str:
-    items = list(values)
-    if not items:
-        return "[]"
-    return "[\n" + "".join(f"    {_toml_str(v)},\n" for v in items) + "]"
 
 
 def _credentials(name: str, url: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
@@ -133,21 +118,21 @@ def build_uv_project(spec: Spec, selection: Selection, indexes: Indexes) -> UvPr
     floor = min(spec.python, ENVLOCK_MIN_PYTHON, key=_minor_key)
     lines = [
         "[project]",
-        f"name = {_toml_str(PROJECT_NAME)}",
-        'version = "0"',
-        f"requires-python = {_toml_str(f'>={floor}')}",
-        f"dependencies = {_toml_array(direct_requirements(spec, selection))}",
+        f"name = {_toml.value(PROJECT_NAME)}",
+        f"version = {_toml.value('0')}",
+        f"requires-python = {_toml.value(f'>={floor}')}",
+        f"dependencies = {_toml.multiline_array(direct_requirements(spec, selection))}",
         "",
         # A workspace root of its own: uv looks for a workspace in the parents of the project
         # otherwise, and a planted pyproject.toml there (/tmp/pyproject.toml with members =
         # ["envlock-*"]) could add overrides, sources or constraints to this lock.
         "[tool.uv.workspace]",
-        "members = []",
+        f"members = {_toml.value([])}",
         "",
         "[tool.uv]",
-        "package = false",
-        f"environments = {_toml_array(markers)}",
-        f"required-environments = {_toml_array(markers)}",
+        f"package = {_toml.value(False)}",
+        f"environments = {_toml.multiline_array(markers)}",
+        f"required-environments = {_toml.multiline_array(markers)}",
         "",
     ]
     lock_args = ["--default-index", f"{PYPI_INDEX_NAME}={pypi_url}"]
@@ -165,9 +150,9 @@ def build_uv_project(spec: Spec, selection: Selection, indexes: Indexes) -> UvPr
         labels[torch_url] = f"the PyTorch {selection.variant.name} index ({torch_url})"
         lines += [
             "[[tool.uv.index]]",
-            f"name = {_toml_str(PYTORCH_INDEX_NAME)}",
-            f"url = {_toml_str(torch_url)}",
-            "explicit = true",
+            f"name = {_toml.value(PYTORCH_INDEX_NAME)}",
+            f"url = {_toml.value(torch_url)}",
+            f"explicit = {_toml.value(True)}",
             "",
         ]
     lines += _sources_table(spec, selection)
@@ -206,17 +191,10 @@ def _sources_table(spec: Spec, selection: Selection) -> list[str]:
     if not names:
         return []
     via_index = [c for c in selection.platforms if c.origin is TorchOrigin.PYTORCH_INDEX]
-    lines = ["[tool.uv.sources]"]
-    if len(via_index) == len(selection.platforms):
-        source = '{ index = "pytorch" }'
-    else:
-        entries = ", ".join(
-            f'{{ index = "pytorch", marker = {_toml_str(c.platform.marker)} }}' for c in via_index
-        )
-        source = f"[{entries}]"
-    lines += [f"{name} = {source}" for name in names]
-    lines.append("")
-    return lines
+    source: object = {"index": PYTORCH_INDEX_NAME}
+    if len(via_index) != len(selection.platforms):
+        source = [{"index": PYTORCH_INDEX_NAME, "marker": c.platform.marker} for c in via_index]
+    return ["[tool.uv.sources]", *(f"{_toml.key(n)} = {_toml.value(source)}" for n in names), ""]
 
 
 # --------------------------------------------------------------------------------------
@@ -231,7 +209,12 @@ def preferences_lock(
 
     ``skip`` names packages taken only from the first lock (torch-family and CUDA runtime
     packages differ between builds, so another variant's versions must not steer them)."""
-    lines = ["version = 1", "revision = 3", f"requires-python = {_toml_str(requires_python)}", ""]
+    lines = [
+        f"version = {_toml.value(1)}",
+        f"revision = {_toml.value(3)}",
+        f"requires-python = {_toml.value(requires_python)}",
+        "",
+    ]
     seen: set[str] = set()
     for position, lock in enumerate(locks):
         for package in lock.packages:
@@ -240,21 +223,19 @@ def preferences_lock(
             if package.name in seen or (position > 0 and package.name in skip):
                 continue
             seen.add(package.name)
+            wheels = [
+                {"url": wheel.url, "hash": f"sha256:{wheel.hashes['sha256']}"}
+                for wheel in package.wheels
+                if wheel.url is not None and "sha256" in wheel.hashes
+            ]
             lines += [
                 "[[package]]",
-                f"name = {_toml_str(package.name)}",
-                f"version = {_toml_str(str(package.version))}",
-                f"source = {{ registry = {_toml_str(package.index)} }}",
-                "wheels = [",
+                f"name = {_toml.value(package.name)}",
+                f"version = {_toml.value(str(package.version))}",
+                f"source = {_toml.inline_table({'registry': package.index})}",
+                f"wheels = {_toml.multiline_array(wheels)}",
+                "",
             ]
-            for wheel in package.wheels:
-                if wheel.url is None or "sha256" not in wheel.hashes:
-                    continue
-                lines.append(
-                    f"    {{ url = {_toml_str(wheel.url)}, "
-                    f"hash = {_toml_str('sha256:' + wheel.hashes['sha256'])} }},"
-                )
-            lines += ["]", ""]
     return "\n".join(lines)
 
 
@@ -413,20 +394,12 @@ def _name_index(detail: str, labels: Mapping[str, str]) -> str:
 # uv's export -> envlock's Pylock
 
 
-_MANYLINUX_GLIBC_MAX = 40
-
-
 def platform_tags(platform: Platform, python: str) -> list[Tag]:
     """The wheel tags a CPython ``python`` on ``platform`` accepts (glibc Linux, macOS 11+)."""
     major, minor = (int(p) for p in python.split("."))
     version = (major, minor)
     if platform in (Platform.LINUX_X86_64, Platform.LINUX_AARCH64):
-        arch = "x86_64" if platform is Platform.LINUX_X86_64 else "aarch64"
-        plats = [f"manylinux_2_{m}_{arch}" for m in range(_MANYLINUX_GLIBC_MAX, 4, -1)]
-        plats += [f"manylinux2014_{arch}"]
-        if arch == "x86_64":
-            plats += ["manylinux2010_x86_64", "manylinux1_x86_64"]
-        plats.append(f"linux_{arch}")
+        plats = linux_platform_tags("x86_64" if platform is Platform.LINUX_X86_64 else "aarch64")
     elif platform is Platform.MACOS_ARM64:
         plats = list(mac_platforms((26, 0), "arm64"))
     else:
@@ -464,13 +437,13 @@ _UV_BUG = "A bug in envlock or uv: re-run with --debug and report it with the ou
 
 
 def _wheel_tags(wheel: PackageWheel) -> frozenset[Tag]:
-    try:
-        return parse_wheel_filename(wheel.filename)[3]
-    except InvalidWheelFilename:
+    parsed = parse_wheel(wheel.filename)
+    if parsed is None:
         raise InternalError(
             f"uv exported an invalid wheel filename {wheel.filename!r}",
             hint=_UV_BUG,
-        ) from None
+        )
+    return parsed[3]
 
 
 def filter_package(

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -22,14 +21,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock import _toml
 from envlock.errors import SpecError
-from envlock.urls import redact_text
+from envlock.family import TORCH_TABLE
+from envlock.urls import has_credentials, redact_text
 
 SPEC_FILENAME = "torchenv.toml"
 DEFAULT_PYPI_INDEX = "https://pypi.org/simple"
 DEFAULT_PYTORCH_INDEX = "https://download.pytorch.org/whl"
-
-# Names the [torch] table owns; listing them in [packages] would fight the variant choice.
-TORCH_TABLE_PACKAGES = frozenset({"torch", "torchvision", "torchaudio"})
 
 
 class Platform(StrEnum):
@@ -489,7 +486,8 @@ def _parse_packages(problems: _Problems, table: Mapping[str, Any]) -> tuple[Requ
             )
             continue
         canonical = canonicalize_name(name)
-        if canonical in TORCH_TABLE_PACKAGES:
+        # The [torch] table owns these; listing them in [packages] would fight the variant choice.
+        if canonical in TORCH_TABLE:
             problems.add(
                 where,
                 f"{name} is chosen by the [torch] table, not [packages]",
@@ -587,7 +585,7 @@ def _parse_indexes(problems: _Problems, table: Mapping[str, Any]) -> Indexes:
                 f"{redact_text(value) if isinstance(value, str) else value!r}",
             )
             continue
-        if urlsplit(value).username is not None:  # the value is not echoed: it holds a secret
+        if has_credentials(value):  # the value is not echoed: it holds a secret
             problems.add(
                 f"indexes.{key}",
                 "the URL carries credentials, and torchenv.toml is meant to be committed",

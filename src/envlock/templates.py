@@ -1,8 +1,10 @@
-"""The commented torchenv.toml that `envlock init` writes. Pure apart from the probe it is given."""
+"""The commented torchenv.toml that `envlock init` writes. Pure apart from the probe it is given.
+
+Text by design (comments between the keys); every value in it comes from envlock._toml.value.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +12,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier
 from packaging.utils import canonicalize_name
 
+from envlock import _toml
 from envlock.channels import Channels, Release, VariantKind
 from envlock.errors import SpecError, UsageError
 from envlock.host import HostFacts, Recommendation, recommend_build
@@ -85,14 +88,14 @@ def _package_lines(packages: tuple[str, ...]) -> list[str]:
         name = canonicalize_name(req.name)
         value = str(req.specifier) or "*"
         if req.extras or req.marker:
-            table = [f"version = {json.dumps(value)}"]
-            if req.extras:
-                table.append(f"extras = {json.dumps(sorted(req.extras))}")
-            if req.marker:
-                table.append(f"markers = {json.dumps(str(req.marker))}")
-            lines.append(f"{name} = {{ {', '.join(table)} }}")
+            table = {
+                "version": value,
+                "extras": sorted(req.extras) if req.extras else None,
+                "markers": str(req.marker) if req.marker else None,
+            }
+            lines.append(f"{_toml.key(name)} = {_toml.inline_table(table)}")
         else:
-            lines.append(f"{name} = {json.dumps(value)}")
+            lines.append(f"{_toml.key(name)} = {_toml.value(value)}")
     return sorted(lines)
 
 
@@ -127,20 +130,20 @@ def render_spec_template(
         "",
         "[env]",
         "# The CPython minor version to lock for.",
-        f"python = {json.dumps(python)}",
+        f"python = {_toml.value(python)}",
         "# Where the lock must install: linux-x86_64, linux-aarch64, macos-arm64, windows-x86_64.",
-        "platforms = [" + ", ".join(json.dumps(p.value) for p in platforms) + "]",
+        f"platforms = {_toml.value([p.value for p in platforms])}",
         "",
         "[torch]",
         '# "2.6" means the newest 2.6.x; any PEP 440 specifier (">=2.5,<2.7") works too.',
-        f"version = {json.dumps(version)}",
+        f"version = {_toml.value(version)}",
         f'# The build: a CUDA version, "cpu", "rocmX.Y" or "xpu". torch {release.name} has: '
         f"{builds}.",
         cuda_comment,
-        f"cuda = {json.dumps(cuda)}",
+        f"cuda = {_toml.value(cuda)}",
         "# torchvision / torchaudio at the versions paired with this torch release.",
-        f"vision = {'true' if options.vision else 'false'}",
-        f"audio = {'true' if options.audio else 'false'}",
+        f"vision = {_toml.value(options.vision)}",
+        f"audio = {_toml.value(options.audio)}",
         '# source = "auto"  # auto: PyPI when PyPI ships this very build, else the PyTorch index',
         "",
         "[packages]",

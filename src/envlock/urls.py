@@ -8,6 +8,7 @@ from typing import NamedTuple
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 _URL_IN_TEXT = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+_WHOLE_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"`<>]+")
 
 
 def split_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -27,12 +28,26 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
     return clean, user, password
 
 
+def has_credentials(url: str) -> bool:
+    """Whether the URL carries a user or password (user:password@, or a bare token@)."""
+    return split_credentials(url)[1] is not None
+
+
 def redact_url(url: str) -> str:
     """The URL as it may be shown or written: no user:password@, no query string (it may
     carry a token: ?token=...), no fragment."""
     clean = split_credentials(url)[0]
     parts = urlsplit(clean)
     return urlunsplit(parts._replace(query="", fragment="")) if parts.query else clean
+
+
+def redact_to_host(location: str) -> str | None:
+    """Where a URL points, as much of it as may be shown without a secret: 'host[:port]' (no
+    credentials, path or query). None for a path, not a URL (C:\\ has a one-letter "scheme")."""
+    parts = urlsplit(location)
+    if len(parts.scheme) < 2 or not parts.hostname:
+        return None
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
 def query_secrets(url: str) -> tuple[str, ...]:
@@ -48,9 +63,14 @@ def page_url(index_url: str, project: str) -> str:
     return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{project}/", fragment=""))
 
 
-def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove userinfo from every URL in free text, and any known secret values."""
-    result = _URL_IN_TEXT.sub(lambda m: m.group("scheme"), text)
+def redact_text(text: str, secrets: tuple[str, ...] = (), *, queries: bool = False) -> str:
+    """Remove userinfo from every URL in free text, and any known secret values; with
+    ``queries``, every URL's query string and fragment too (redact_url on each URL), for text
+    whose tokens no caller can name (a logged command line)."""
+    if queries:
+        result = _WHOLE_URL.sub(lambda m: redact_url(m.group(0)), text)
+    else:
+        result = _URL_IN_TEXT.sub(lambda m: m.group("scheme"), text)
     for secret in secrets:
         if secret:
             result = result.replace(secret, "****")

@@ -7,12 +7,7 @@ from dataclasses import replace
 
 from packaging.pylock import Pylock
 
-from envlock.diff import is_runtime_package
-
-# Packages that legitimately differ between builds: the torch family and the CUDA runtime.
-_FAMILY = frozenset(
-    {"torch", "torchvision", "torchaudio", "pytorch-triton-rocm", "pytorch-triton-xpu"}
-)
+from envlock.family import varies_with_build
 
 
 def version_of(lock: Pylock, name: str) -> str | None:
@@ -22,16 +17,12 @@ def version_of(lock: Pylock, name: str) -> str | None:
     return None
 
 
-def _shared(name: str) -> bool:
-    return name not in _FAMILY and not is_runtime_package(name)
-
-
 def misaligned(locks: Mapping[str, Pylock]) -> dict[str, dict[str, list[str]]]:
     """package -> {version: [variants]} for shared packages whose versions differ."""
     seen: dict[str, dict[str, list[str]]] = {}
     for variant, lock in sorted(locks.items()):
         for package in lock.packages:
-            if package.version is None or not _shared(package.name):
+            if package.version is None or varies_with_build(package.name):
                 continue
             names = seen.setdefault(package.name, {}).setdefault(str(package.version), [])
             if variant not in names:

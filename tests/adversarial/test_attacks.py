@@ -148,13 +148,11 @@ def authenticated(
 
 
 def _leaks(root: Path) -> list[str]:
-    found = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
-            if any(x.encode() in data for x in (PYPI_SECRET, TORCH_SECRET, AMBIENT_SECRET)):
-                found.append(str(path))
-    return found
+    """The files under ``root`` that hold a secret (there must be files to search)."""
+    files = [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert files, f"nothing to search under {root}"
+    secrets = [x.encode() for x in (PYPI_SECRET, TORCH_SECRET, AMBIENT_SECRET)]
+    return [str(p) for p in files if any(x in p.read_bytes() for x in secrets)]
 
 
 def test_credentials_never_reach_output_logs_or_files(

@@ -16,7 +16,7 @@ from tests.conftest import Cli, assert_refused
 from tests.support import catalog
 from tests.support.indexes import IndexServer, Mangle, StandardIndexes, write_index
 from tests.support.wheels import Dist, metadata_text
-from tests.test_lock_e2e import write_spec
+from tests.test_lock_e2e import read_lock, write_spec
 
 SPEC_PACKAGES = 'six = "*"\nnumpy = "*"'
 TORCH_WHEEL = "torch-2.6.0+cu126-cp311-cp311-manylinux_2_28_x86_64.whl"
@@ -204,8 +204,13 @@ def test_bundle_download_fault_keeps_only_verified_files(
     assert re.search(r"^hint: ", result.stderr, re.M)
     wheels = cold / "offline" / "wheels"
     assert not (cold / "offline" / "pylock.toml").exists()  # no bundle lock without all files
-    for wheel in wheels.glob("*.whl"):  # whatever is there is whole and verified
-        assert "datasets" not in wheel.name
+    # Whatever is there is whole and verified: each file has the bytes the lock pins.
+    pinned = {
+        w.filename: w.hashes["sha256"] for p in read_lock(cold).packages for w in p.wheels or ()
+    }
+    kept = {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in wheels.glob("*.whl")}
+    assert kept == {name: pinned[name] for name in kept}
+    assert not [name for name in kept if "datasets" in name]
     faults.pypi_server.clear_faults()
     assert cli("bundle", "-o", "offline").code == 0  # and the next run finishes the job
 

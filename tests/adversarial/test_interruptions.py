@@ -126,12 +126,15 @@ def test_interrupted_lock_keeps_the_old_lock(
             stderr=subprocess.PIPE,
             text=True,
         )
+        uv = wait_for_descendant(run.pid, is_uv("lock"))
         deadline = time.monotonic() + 30
         while len([r for r in indexes.pypi_server.requests if r == page]) == asked:
             assert time.monotonic() < deadline, "uv never asked for the stalled page"
             time.sleep(0.05)
         run.send_signal(sig)
         _, stderr = run.communicate(timeout=60)
+        kill_group(uv)  # SIGKILL: uv, in its own session, lives on; stop the one found above
+        wait_until_gone(uv)
     finally:
         indexes.pypi_server.delay(page, 0)
     assert run.returncode != 0

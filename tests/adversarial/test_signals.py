@@ -9,12 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from envlock.cli import _signal_handlers
 from envlock.errors import InternalError
 from envlock.io import proc
 from tests.conftest import Cli
@@ -171,10 +173,26 @@ def test_a_signalled_lock_keeps_the_old_lock_and_leaves_nothing(
     assert b"datasets" in lock_path.read_bytes()
 
 
+def _mine(signum: int, frame: object) -> None:
+    """A handler of the caller's own (never called), which main must put back."""
+
+
 def test_main_restores_the_signal_handlers_it_replaced(cli: Cli) -> None:
-    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    assert cli("--version").code == 0
-    assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before
+    # main sets handlers only in the main thread; elsewhere this test would prove nothing.
+    assert threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    saved = {s: signal.signal(s, _mine) for s in signals}
+    try:
+        with _signal_handlers():  # what main wraps itself in
+            inside = {s: signal.getsignal(s) for s in signals}
+        assert cli("--version").code == 0
+        after = {s: signal.getsignal(s) for s in signals}
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert inside[signal.SIGINT] is signal.default_int_handler  # Ctrl-C: KeyboardInterrupt
+    assert callable(inside[signal.SIGTERM]) and inside[signal.SIGTERM] is not _mine
+    assert after == {signal.SIGINT: _mine, signal.SIGTERM: _mine}
 
 
 _GRANDCHILD = 'sleep 60 & echo $! > "$1"; wait'  # a child whose own child holds the pipes
@@ -189,26 +207,51 @@ def test_a_timed_out_command_is_stopped_with_its_children(tmp_path: Path) -> Non
     wait_until_gone(int(pid_file.read_text()), seconds=5)
 
 
+# The child script says when proc.run waits on its command (inside its try block, where a
+# signal must stop the command): signalling earlier would race subprocess.Popen instead.
+_SAY_WHEN_WAITING = (
+    "import subprocess, sys\n"
+    "_communicate = subprocess.Popen.communicate\n"
+    "def communicate(self, *args, **kwargs):\n"
+    "    open(sys.argv[2], 'w').close()\n"
+    "    return _communicate(self, *args, **kwargs)\n"
+    "subprocess.Popen.communicate = communicate\n"
+)
+
+
+def _under_main(command: str, prelude: str = "") -> str:
+    """A script that runs ``command`` (argv[1] is its file) through proc.run, as main does."""
+    return (
+        f"{prelude}import os, sys; from envlock.cli import _signal_handlers; "
+        "from envlock.io.proc import run\n"
+        "with _signal_handlers():\n"
+        f"    run(['sh', '-c', {command!r}, 'sh', sys.argv[1]], env=dict(os.environ))\n"
+    )
+
+
+def _wait_for_file(path: Path, what: str) -> str:
+    deadline = time.monotonic() + 30
+    while not path.exists() or (what and not path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{what or path.name} never appeared"
+        time.sleep(0.02)
+    return path.read_text()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_command_is_stopped_with_its_children(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     """What envlock's main does on Ctrl-C or SIGTERM, in a process of its own."""
-    pid_file = tmp_path / "grandchild"
-    script = (
-        "import os, sys; from envlock.cli import _signal_handlers; from envlock.io.proc import run\n"
-        "with _signal_handlers():\n"
-        f"    run(['sh', '-c', {_GRANDCHILD!r}, 'sh', sys.argv[1]], env=dict(os.environ))\n"
+    pid_file, waiting = tmp_path / "grandchild", tmp_path / "waiting"
+    script = _under_main(_GRANDCHILD, _SAY_WHEN_WAITING)
+    python = subprocess.Popen(
+        [sys.executable, "-c", script, str(pid_file), str(waiting)], stderr=subprocess.PIPE
     )
-    python = subprocess.Popen([sys.executable, "-c", script, str(pid_file)], stderr=subprocess.PIPE)
-    sh = grandchild = 0
+    sh = 0
     try:
         sh = wait_for_descendant(python.pid, lambda argv: argv[:2] == ["sh", "-c"])
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() or not pid_file.read_text().strip():
-            assert time.monotonic() < deadline, "the grandchild never started"
-            time.sleep(0.02)
-        grandchild = int(pid_file.read_text())
+        grandchild = int(_wait_for_file(pid_file, "the grandchild"))
+        _wait_for_file(waiting, "")
         python.send_signal(sig)
         python.communicate(timeout=30)
         wait_until_gone(sh, seconds=5)
@@ -216,3 +259,36 @@ def test_an_interrupted_command_is_stopped_with_its_children(
     finally:
         if sh:
             kill_group(sh)  # only on failure; the grandchild is in sh's process group
+
+
+# A signal that arrives the moment the command has started: subprocess.Popen has forked it,
+# proc.run is not yet in the try block that stops it.
+_SIGTERM_AT_START = (
+    "import os, signal, subprocess\n"
+    "_init = subprocess.Popen.__init__\n"
+    "def init(self, *args, **kwargs):\n"
+    "    _init(self, *args, **kwargs)\n"
+    "    os.kill(os.getpid(), signal.SIGTERM)\n"
+    "subprocess.Popen.__init__ = init\n"
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="io/proc.run: a signal between Popen's fork and its try block leaves the command's "
+    "session running (block SIGINT/SIGTERM until inside the try)",
+)
+def test_a_signal_as_the_command_starts_still_stops_it(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = _under_main('sleep 60 & echo $$ $! > "$1"; wait', _SIGTERM_AT_START)
+    python = subprocess.Popen([sys.executable, "-c", script, str(pids)], stderr=subprocess.PIPE)
+    sh = 0
+    try:
+        python.communicate(timeout=30)
+        sh, grandchild = (int(p) for p in _wait_for_file(pids, "the grandchild").split())
+        wait_until_gone(sh, seconds=2)
+        wait_until_gone(grandchild, seconds=2)
+    finally:
+        if sh:
+            kill_group(sh)  # sh leads its own process group (start_new_session)

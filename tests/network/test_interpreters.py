@@ -18,7 +18,7 @@ from tests.test_lock_e2e import write_spec
 pytestmark = pytest.mark.network
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-DEPENDENCIES = ("packaging>=26.1", "tomlkit", "tomli", "typer>=0.26.7,<0.28", "requests", "rich")
+DEPENDENCIES = ("packaging>=26.1", "tomli", "typer>=0.26.7,<0.28", "rich")
 
 
 def _other_python() -> Path | None:

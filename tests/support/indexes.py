@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import json
 import re
 import socket
 import ssl
 import threading
 import time
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -139,7 +141,7 @@ class _ServerState:
     targets: list[str] = field(default_factory=list)  # request targets as sent (with ?query)
     faults: dict[str, int] = field(default_factory=dict)
     auth: str | None = None
-    tampered: set[str] = field(default_factory=set)
+    tampered: dict[str, bool] = field(default_factory=dict)  # filename -> resized
     delays: dict[str, float] = field(default_factory=dict)
     mangles: dict[str, Mangle] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -208,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                 state.gets.append(path)
             fault = next((s for p, s in state.faults.items() if path.startswith(p)), None)
             auth = state.auth
-            tampered = set(state.tampered)
+            tampered = dict(state.tampered)
             delay = next((d for p, d in state.delays.items() if path.startswith(p)), 0.0)
         if delay:
             time.sleep(min(delay, 30.0))  # a stalling server, bounded
@@ -224,7 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._send(404, b"not found", "text/plain", head)
 
-    def _serve(self, root: Path, style: Style, rel: str, tampered: set[str], head: bool) -> None:
+    def _serve(
+        self, root: Path, style: Style, rel: str, tampered: dict[str, bool], head: bool
+    ) -> None:
         missing = 403 if style == "pytorch" else 404
         target = (root / rel).resolve()
         if not target.is_relative_to(root.resolve()):
@@ -243,19 +247,33 @@ class _Handler(BaseHTTPRequestHandler):
         elif target.is_file():
             data = target.read_bytes()
             if target.name in tampered:
-                middle = len(data) // 2
-                data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+                data = _tampered(data, resized=tampered[target.name])
             self._send(200, data, "application/octet-stream", head)
             return
         self._send(missing, b"not found", "text/plain", head)
 
 
-def _tampered(data: bytes) -> bytes:
-    """Still a valid archive, different bytes: a zip comment added (a republished wheel)."""
-    if data[-22:-18] == b"PK\x05\x06" and data[-2:] == b"\x00\x00":
-        return data[:-2] + (8).to_bytes(2, "little") + b"tampered"
-    middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+def _tampered(data: bytes, *, resized: bool) -> bytes:
+    """A republished wheel: still a valid archive with the same files, other bytes. The same
+    size (its files stamped with another date), or ``resized`` (8 bytes of zip comment more).
+    Anything that is not a zip gets one byte flipped in the middle."""
+    try:
+        original = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        middle = len(data) // 2
+        return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+    out = io.BytesIO()
+    with original, zipfile.ZipFile(out, "w") as rebuilt:
+        for info in original.infolist():
+            stamped = zipfile.ZipInfo(info.filename, date_time=(2001, 2, 3, 4, 5, 6))
+            stamped.external_attr = info.external_attr
+            stamped.compress_type = info.compress_type
+            rebuilt.writestr(stamped, original.read(info))
+        if resized:
+            rebuilt.comment = b"tampered"
+    changed = out.getvalue()
+    assert changed != data and (len(changed) != len(data)) is resized
+    return changed
 
 
 class _Server(ThreadingHTTPServer):
@@ -339,10 +357,11 @@ class IndexServer:
         with self._server.state.lock:
             self._server.state.auth = value
 
-    def tamper(self, filename: str) -> None:
-        """Serve ``filename`` with different bytes (a valid archive for wheels)."""
+    def tamper(self, filename: str, *, resized: bool = False) -> None:
+        """Serve ``filename`` with different bytes: for a wheel, a valid archive of the same
+        files, the same size unless ``resized`` (see _tampered)."""
         with self._server.state.lock:
-            self._server.state.tampered.add(filename)
+            self._server.state.tampered[filename] = resized
 
     def delay(self, path_prefix: str, seconds: float) -> None:
         """Stall responses under a path (at most 30 s each); 0 removes the stall."""

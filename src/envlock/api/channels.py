@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from envlock import _toml
 from envlock.api.project import load_channels
 from envlock.spec import Indexes, parse_spec_text
 
@@ -16,10 +17,12 @@ def explain_selection(
     *, torch: str, cuda: str, python: str, platforms: Sequence[str], source: str = "auto"
 ) -> Selection:
     """What `envlock lock` would choose for these inputs (no network)."""
-    platform_list = ", ".join(f'"{p}"' for p in platforms)
-    text = (
-        f'[env]\npython = "{python}"\nplatforms = [{platform_list}]\n'
-        f'[torch]\nversion = "{torch}"\ncuda = "{cuda}"\nsource = "{source}"\n'
+    text = "\n".join(
+        [
+            *_toml.table("env", {"python": python, "platforms": list(platforms)}),
+            *_toml.table("torch", {"version": torch, "cuda": cuda, "source": source}),
+            "",
+        ]
     )
     from envlock.channels import select_variant  # noqa: PLC0415 - see the module note
 

@@ -17,6 +17,7 @@ from envlock.lockfile import LockMeta
 if TYPE_CHECKING:
     from envlock.doctor import Finding
     from envlock.host import HostFacts
+    from envlock.io.ports import HostProbe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,27 +39,34 @@ def doctor(
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
     root: Path = Path("/"),
+    host_probe: HostProbe | None = None,
 ) -> DoctorReport:
-    """Judge whether the lock will run on this host (driver, GPU architecture, glibc, …)."""
-    from envlock.doctor import diagnose  # noqa: PLC0415 - see the module note
-    from envlock.io import probe  # noqa: PLC0415
+    """Judge whether the lock will run on this host (driver, GPU architecture, glibc, …).
 
+    ``host`` gives the facts outright; else ``host_probe`` reads them (default: this machine,
+    its /proc and /sys under ``root``)."""
+    from envlock.doctor import diagnose  # noqa: PLC0415 - see the module note
+
+    if host_probe is None:
+        from envlock.io.probe import LocalHost  # noqa: PLC0415
+
+        host_probe = LocalHost(root=root)
     lock, meta = read_lock(lock_path)
-    facts = host if host is not None else probe.probe_host(environ, root)
+    facts = host if host is not None else host_probe.host(environ)
     if host is None and facts.python != meta.python:
-        facts = _with_lock_python(facts, meta.python, os.environ if environ is None else environ)
+        env = os.environ if environ is None else environ
+        facts = _with_lock_python(facts, meta.python, env, host_probe)
     findings = diagnose(lock, meta, facts, load_channels())
     return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
 
 
-def _with_lock_python(facts: HostFacts, minor: str, environ: Mapping[str, str]) -> HostFacts:
+def _with_lock_python(
+    facts: HostFacts, minor: str, environ: Mapping[str, str], host_probe: HostProbe
+) -> HostFacts:
     """The host as sync will see it: the lock's Python found on this machine (PATH, pyenv,
     uv-managed), not the interpreter envlock happens to run on."""
-    from envlock.io import venv  # noqa: PLC0415 - see the module note
-
-    try:
-        found = venv.find_python(minor, environ)
-    except MaterialiseError:
+    found = host_probe.find_python(minor, environ)
+    if found is None:
         return facts
     return replace(facts, python=minor, python_path=str(found))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from envlock.api.project import load_channels, read_lock
 from envlock.errors import MaterialiseError, UsageError
+from envlock.family import TORCH
 from envlock.io import files
 from envlock.lockfile import LockMeta
 from envlock.spec import Platform
@@ -129,7 +130,7 @@ def export_dockerfile(
             f"Docker images are Linux; {target.value} cannot be exported as a Dockerfile",
             hint="Pass --platform linux-x86_64 (or linux-aarch64).",
         )
-    torch = next((s for s in chosen if s.name == "torch"), None)
+    torch = next((s for s in chosen if s.name == TORCH), None)
     image, why_not = (None, "the lock has no torch")
     if torch is not None:
         image, why_not = official_image(

@@ -17,6 +17,7 @@ from envlock.templates import InitOptions
 
 if TYPE_CHECKING:
     from envlock.host import HostFacts, Recommendation
+    from envlock.io.ports import HostProbe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,23 +34,29 @@ def init(
     *,
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
+    host_probe: HostProbe | None = None,
 ) -> InitResult:
-    """Write a commented torchenv.toml; without --cuda, detect this host's driver."""
+    """Write a commented torchenv.toml; without --cuda, detect this host's driver (``host``
+    gives the facts outright, else ``host_probe`` reads them; default: this machine)."""
     env = os.environ if environ is None else environ
     if path.exists() and not options.force:
         raise UsageError(
             f"{path} already exists",
             hint="Pass --force to overwrite it, or edit it by hand.",
         )
-    from envlock.io import probe  # noqa: PLC0415 - see the module note
-    from envlock.templates import render_spec_template  # noqa: PLC0415
+    from envlock.templates import render_spec_template  # noqa: PLC0415 - see the module note
 
+    if host_probe is None:
+        from envlock.io.probe import LocalHost  # noqa: PLC0415
+
+        host_probe = LocalHost()
+    read_host = host_probe.host
     channels = load_channels()
     text, recommendation, facts = render_spec_template(
         options,
         channels,
         current_python=f"{sys.version_info.major}.{sys.version_info.minor}",
-        probe=lambda: host if host is not None else probe.probe_host(env),
+        probe=lambda: host if host is not None else read_host(env),
     )
     # The template must be a spec envlock accepts and can lock (the build exists for that
     # release and Python): fail before writing anything.

@@ -27,6 +27,7 @@ from envlock.api.project import (
     variant_lock_path,
 )
 from envlock.errors import CheckFailed, HashMismatchError, UsageError
+from envlock.family import TORCH, TORCHVISION, is_cuda_runtime
 from envlock.io import files
 from envlock.lockfile import LockMeta, lock_meta, parse_lock_text, render_lock
 from envlock.spec import Spec, effective_indexes, spec_digest
@@ -34,6 +35,7 @@ from envlock.urls import redact_url
 
 if TYPE_CHECKING:
     from envlock.channels import Selection
+    from envlock.io.ports import IndexReader
     from envlock.resolve import UvProject
 
 
@@ -139,6 +141,7 @@ def _lock_one(
     write: bool = True,
     hash_missing: HashMissing = HashMissing.REFUSE,
     replaces: Pylock | None = None,
+    index_reader: IndexReader | None = None,
 ) -> LockResult:
     """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
     keep where possible (variant alignment); ``force`` re-resolves even if fresh."""
@@ -179,8 +182,6 @@ def _lock_one(
         f"{spec.python} on {', '.join(p.value for p in spec.platforms)}"
     )
     project = build_uv_project(spec, selection, indexes)
-    from envlock.diff import is_runtime_package  # noqa: PLC0415
-
     prefer = [
         *([prefer_first] if prefer_first is not None else []),
         *([previous] if previous is not None else []),
@@ -190,7 +191,7 @@ def _lock_one(
         p.name
         for lock in prefer
         for p in lock.packages
-        if p.name in selection.routed or is_runtime_package(p.name)
+        if p.name in selection.routed or is_cuda_runtime(p.name)
     )
     preferences = preferences_lock(prefer, str(spec.requires_python), skip=skip) if prefer else None
     outcome = uv.lock_with_uv(
@@ -227,7 +228,10 @@ def _lock_one(
         pypi_index=clean_indexes.pypi,
         pytorch_index=meta.variant_index,
     )
-    warnings = [*selection.warnings, *_check_index_hashes(new_lock, project, hash_missing, report)]
+    warnings = [
+        *selection.warnings,
+        *_check_index_hashes(new_lock, project, hash_missing, report, index_reader),
+    ]
     text = render_lock(new_lock)
     # Validate the exact bytes we are about to write, then replace atomically.
     parse_lock_text(text, source=str(lock_path))
@@ -247,18 +251,25 @@ _PYPI = "https://pypi.org/simple"
 
 
 def _check_index_hashes(
-    lock: Pylock, project: UvProject, policy: HashMissing, report: Reporter
+    lock: Pylock,
+    project: UvProject,
+    policy: HashMissing,
+    report: Reporter,
+    reader: IndexReader | None = None,
 ) -> list[str]:
     """Every hash in the lock must be one its index listed (uv silently computes one by
-    downloading a file listed without any); ``policy`` says what to do about the others."""
+    downloading a file listed without any); ``policy`` says what to do about the others.
+    ``reader`` reads the listings (default: the real indexes, envlock.io.pages.PageReader)."""
     wanted = sorted(
         {(p.index, p.name) for p in lock.packages if p.index and p.index.rstrip("/") != _PYPI}
     )
     if not wanted:
         return []
     from envlock.io import download, pages  # noqa: PLC0415 - only for non-PyPI indexes
+    from envlock.wheels import artifact_key  # noqa: PLC0415
 
-    fetched = pages.fetch_listings(
+    reader = reader if reader is not None else pages.PageReader()
+    fetched = reader.listings(
         [(project.wire_url(index), name) for index, name in wanted], project.auth_for
     )
     listings = {(index, name): fetched[(project.wire_url(index), name)] for index, name in wanted}
@@ -270,7 +281,7 @@ def _check_index_hashes(
         artifacts: list[PackageWheel | PackageSdist] = [*(package.wheels or ())]
         artifacts += [package.sdist] if package.sdist else []
         for artifact in artifacts:
-            listed = listing.get(pages.artifact_key(artifact.filename), {})
+            listed = listing.get(artifact_key(artifact.filename), {})
             ours = artifact.hashes.get("sha256", "")
             if listed.get("sha256") and listed["sha256"].lower() != ours.lower():
                 raise HashMismatchError(
@@ -329,8 +340,12 @@ def lock(
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
     hash_missing: HashMissing = HashMissing.REFUSE,
+    index_reader: IndexReader | None = None,
 ) -> LockRun:
-    """torchenv.toml -> pylock.toml (see _lock_spec); two runs on one spec take turns."""
+    """torchenv.toml -> pylock.toml (see _lock_spec); two runs on one spec take turns.
+
+    ``index_reader`` reads the project pages of the lock's hash check (default: the real
+    indexes); tests pass a fake."""
     if lock_path is not None:
         _validate_lock_path(lock_path)
     if not spec_path.is_file():
@@ -345,6 +360,7 @@ def lock(
             environ=environ,
             report=report,
             hash_missing=hash_missing,
+            index_reader=index_reader,
         )
 
 
@@ -358,6 +374,7 @@ def _lock_spec(
     environ: Mapping[str, str] | None = None,
     report: Reporter = _quiet,
     hash_missing: HashMissing = HashMissing.REFUSE,
+    index_reader: IndexReader | None = None,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (or pylock.<variant>.toml for each [variants.<name>]).
 
@@ -385,6 +402,7 @@ def _lock_spec(
                     upgrade_packages=upgrade_packages,
                     report=report,
                     hash_missing=hash_missing,
+                    index_reader=index_reader,
                 ),
             )
         )
@@ -418,11 +436,19 @@ def _lock_spec(
                 hash_missing=hash_missing,
                 also_prefer=[*(r.lock for r in results), *previous],
                 write=False,
+                index_reader=index_reader,
             )
         )
     by_name = dict(zip(names, results, strict=True))
     warnings = _align(
-        spec, spec_path, by_name, others, env=env, report=report, hash_missing=hash_missing
+        spec,
+        spec_path,
+        by_name,
+        others,
+        env=env,
+        report=report,
+        hash_missing=hash_missing,
+        index_reader=index_reader,
     )
     # All variants or none: nothing is written until every variant has locked, and then
     # every file is staged before any is renamed into place.
@@ -443,7 +469,7 @@ def _check_upgrade_packages(
 
     paths = [lock_path or default_lock_path(spec_path)]
     paths += [variant_lock_path(spec_path, v.name) for v in spec.variants]
-    known = set(spec.package_names) | {canonicalize_name(n) for n in ("torch", "torchvision")}
+    known = set(spec.package_names) | {TORCH, TORCHVISION}
     for path in paths:
         lock = _read_lock(path) if path.is_file() else None
         known |= {p.name for p in lock.packages} if lock is not None else set()
@@ -472,6 +498,7 @@ def _align(
     env: Mapping[str, str],
     report: Reporter,
     hash_missing: HashMissing = HashMissing.REFUSE,
+    index_reader: IndexReader | None = None,
 ) -> list[str]:
     """Second pass: move each variant to the lowest version of a package another variant
     chose (the most constrained one usually cannot move up); explain what still differs."""
@@ -501,6 +528,7 @@ def _align(
                 report=report,
                 hash_missing=hash_missing,
                 write=False,
+                index_reader=index_reader,
             )
     warnings = []
     for package, versions in misaligned(locks()).items():
@@ -514,7 +542,12 @@ def _align(
             )
             try:
                 _lock_one(
-                    pinned, variant_lock_path(spec_path, name), env=env, force=True, write=False
+                    pinned,
+                    variant_lock_path(spec_path, name),
+                    env=env,
+                    force=True,
+                    write=False,
+                    index_reader=index_reader,
                 )
                 why = "uv preferred another version; pin it in [packages] to align"
             except ResolutionError as exc:

@@ -94,7 +94,7 @@ def diff(
             hint="Check the paths/revisions, or pass --lock for a lock with another name.",
         )
     # The torch family may carry the variant's local label (+cu126); no other package may.
-    family = load_channels(SELECTION_FILES).routing.family
+    family = load_channels(SELECTION_FILES).family.names
     return before, after, diff_locks(before.lock, after.lock, family=family)
 
 

@@ -19,6 +19,7 @@ from envlock.errors import MaterialiseError
 
 if TYPE_CHECKING:
     from envlock.host import HostFacts
+    from envlock.io.ports import HostProbe, Installer
     from envlock.io.venv import Interpreter
     from envlock.materialise.installed import Recorded
     from envlock.materialise.select import Selected
@@ -47,7 +48,7 @@ def sync(
     venv_path: Path,
     *,
     lock_path: Path,
-    installer: str = "uv",
+    installer: str | Installer = "uv",
     host_check: bool = True,
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
@@ -55,11 +56,13 @@ def sync(
     link_mode: str = LinkMode.AUTO,
     reinstall: bool = False,
     allow_build: Sequence[str] = (),
+    host_probe: HostProbe | None = None,
 ) -> SyncResult:
     """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
 
-    Syncs into one directory take turns (an advisory lock on the venv's parent directory), so
-    two runs meet nowhere else, whichever locks they sync from."""
+    ``installer``: "uv", "pip" or an Installer (envlock.io.ports); ``host_probe`` reads the
+    host (default: this machine). Syncs into one directory take turns (an advisory lock on the
+    venv's parent directory), so two runs meet nowhere else, whichever locks they sync from."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
     if venv_path.is_symlink():  # the swap would replace the link, not fill its target
@@ -82,6 +85,7 @@ def sync(
             link_mode=link_mode,
             reinstall=reinstall,
             allow_build=frozenset(canonicalize_name(n) for n in allow_build),
+            host_probe=host_probe,
         )
 
 
@@ -89,7 +93,7 @@ def _sync(
     venv_path: Path,
     *,
     lock_path: Path,
-    installer: str,
+    installer: str | Installer,
     host_check: bool,
     host: HostFacts | None,
     environ: Mapping[str, str] | None,
@@ -97,6 +101,7 @@ def _sync(
     link_mode: str,
     reinstall: bool,
     allow_build: frozenset[NormalizedName],
+    host_probe: HostProbe | None,
 ) -> SyncResult:
     from envlock.io import installed, probe  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
@@ -110,7 +115,8 @@ def _sync(
     env = os.environ if environ is None else environ
     recover_interrupted_sync(venv_path)
     lock_text, lock, meta = _read_envlock_lock(lock_path)
-    system = probe.probe_system()
+    host_probe = host_probe if host_probe is not None else probe.LocalHost()
+    system = host_probe.system()
     exists = _sync_target_exists(venv_path)
     marker = _read_state(venv_path) if exists else None
     recorded = Recorded.from_marker(marker) if marker is not None else None
@@ -125,7 +131,7 @@ def _sync(
             count = int(str(marker.get("packages", "0")))
             return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
         reasons = tuple(f"{d.name}: {d.kind}" for d in drift)
-    facts = host if host is not None else probe.probe_host(env, system=system)
+    facts = host if host is not None else host_probe.host(env, system=system)
     warnings = _preflight(lock, meta, facts) if host_check else ()
     platform = facts.platform
     if platform is None or platform.value not in meta.platforms:
@@ -141,6 +147,10 @@ def _sync(
         platform, meta.python, full_version=interpreter.version, glibc=facts.glibc
     )
     chosen = select(lock, target, lock_dir=lock_path.parent)
+    if isinstance(installer, str):
+        from envlock.io.install import installer_named  # noqa: PLC0415 - see the module note
+
+        installer = installer_named(installer)
     _refuse_builds(chosen, allow_build, installer=installer)
     requirements = render_requirements(chosen, header=f"envlock sync from {lock_path.name}")
     _build(
@@ -184,7 +194,7 @@ def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
 
 
 def _refuse_builds(
-    chosen: Sequence[Selected], allow_build: frozenset[NormalizedName], *, installer: str
+    chosen: Sequence[Selected], allow_build: frozenset[NormalizedName], *, installer: Installer
 ) -> None:
     """An sdist is built on this machine with build requirements resolved live from PyPI: not
     reproducible and not hash-checked, so only for packages the user names."""
@@ -199,9 +209,9 @@ def _refuse_builds(
             + " ".join(f"--allow-build {name}" for name in refused)
             + "; or publish a wheel to your index and run `envlock lock --upgrade`.",
         )
-    if builds and installer == "pip":
+    if builds and not installer.builds_sdists:
         raise MaterialiseError(
-            f"--installer pip installs wheels only; {', '.join(builds)} must be built",
+            f"--installer {installer.name} installs wheels only; {', '.join(builds)} must be built",
             hint="Use the default installer (uv) for a lock that holds source distributions.",
         )
 
@@ -247,7 +257,7 @@ def _build(
     requirements: str,
     install_lock: str,
     marker: dict[str, object],
-    installer: str,
+    installer: Installer,
     link_mode: str,
     environ: Mapping[str, str],
     report: Reporter,
@@ -271,16 +281,15 @@ def _build(
         if link_mode == LinkMode.AUTO:
             link_mode = venv.link_mode_for(cache_dir(environ), workdir)
         new_python = venv.python_in(workdir)
-        venv.install_exact(
+        installer.install_exact(
             new_python,
             requirements,
             environ,
-            installer=installer,
             link_mode=link_mode,
             install_lock=install_lock,
             echo=lambda line: _progress_line(line, report),
         )
-        problems = venv.check(new_python, environ)
+        problems = installer.check(new_python, environ)
         if problems:
             raise MaterialiseError(
                 "the installed packages have unmet dependencies (is the lock complete?)",

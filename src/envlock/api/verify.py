@@ -18,6 +18,7 @@ from envlock.spec import Platform
 
 if TYPE_CHECKING:
     from envlock.host import HostFacts
+    from envlock.io.ports import HostProbe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,11 +34,19 @@ def verify(
     deep: bool = False,
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
+    host_probe: HostProbe | None = None,
 ) -> tuple[Drift, ...]:
     """Installed state vs the lock's selection: packages, versions, the very artifacts the last
     sync installed, files against RECORD (hashed with ``deep``), the interpreter and start-up
     code. The same model sync's no-op check uses."""
-    return verify_venv(venv_path, lock_path=lock_path, deep=deep, host=host, environ=environ).drift
+    return verify_venv(
+        venv_path,
+        lock_path=lock_path,
+        deep=deep,
+        host=host,
+        environ=environ,
+        host_probe=host_probe,
+    ).drift
 
 
 def verify_venv(
@@ -47,6 +56,7 @@ def verify_venv(
     deep: bool = False,
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
+    host_probe: HostProbe | None = None,
 ) -> Verification:
     from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import DriftKind, Recorded, compare  # noqa: PLC0415
@@ -63,7 +73,7 @@ def verify_venv(
             else "Pass the path of the venv to check.",
         )
     interpreter = venv.query(python)
-    facts = host if host is not None else probe.probe_system()
+    facts = host if host is not None else (host_probe or probe.LocalHost()).system()
     platform = facts.platform or Platform.LINUX_X86_64
     chosen = select(
         lock,

@@ -1,4 +1,5 @@
-"""Download artifacts in parallel, resumably, verified by sha256 (and size when known)."""
+"""Download artifacts in parallel, resumably, verified by sha256 (and size when known), over the
+one HTTP client (envlock.io.http: connections reused per host, netrc, TLS trust, proxies)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from envlock import __version__
 from envlock.errors import EnvlockError, HashMismatchError, IndexUnavailableError
+from envlock.io import http
 from envlock.io.files import file_sha256
-from envlock.io.http import timeout_s
 from envlock.urls import redact_url, split_credentials
 
 _CHUNK = 1 << 20
@@ -28,44 +28,36 @@ def _sha256_of(path: Path) -> str:
     return file_sha256(path).hex()
 
 
-def _fetch(item: Download, auth: Callable[[str], tuple[str, str] | None]) -> bool:
+def _fetch(
+    item: Download, auth: Callable[[str], tuple[str, str] | None], client: http.Client
+) -> bool:
     """Fetch one file; False when a verified copy was already there (resume)."""
-    import requests  # noqa: PLC0415 - only when downloading
-
     if item.dest.exists() and _sha256_of(item.dest) == item.sha256:
         return False
     part = item.dest.with_name(item.dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"User-Agent": f"envlock/{__version__}"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
     url, user, password = split_credentials(item.url)
     credentials = (user, password or "") if user is not None else auth(url)
     try:
-        with requests.get(
-            url, headers=headers, auth=credentials, stream=True, timeout=timeout_s(60)
-        ) as r:
-            if r.status_code == 416 or (offset and r.status_code == 200):
+        with client.get(url, headers=headers, auth=credentials) as r:
+            if r.status == 416 or (offset and r.status == 200):
                 offset = 0  # the server does not resume: start over
-            if r.status_code >= 400 and r.status_code != 416:
+            if r.status >= 400 and r.status != 416:
                 raise IndexUnavailableError(
-                    f"downloading {redact_url(url)} failed (HTTP {r.status_code})",
+                    f"downloading {redact_url(url)} failed (HTTP {r.status})",
                     hint="Check the network and the index credentials; completed files are kept "
                     "and the next run resumes.",
                 )
             with part.open("ab" if offset else "wb") as handle:
-                for chunk in r.iter_content(_CHUNK):
+                for chunk in r.iter_bytes(_CHUNK):
                     handle.write(chunk)
-    except requests.RequestException as exc:
-        why = {
-            "ChunkedEncodingError": "the connection closed before the whole file arrived",
-            "ConnectionError": "could not connect",
-            "ReadTimeout": "the server stopped answering",
-            "ConnectTimeout": "the connection timed out",
-        }.get(type(exc).__name__, type(exc).__name__)
+    except http.TransportError as exc:
         raise IndexUnavailableError(
-            f"downloading {redact_url(url)} failed: {why}",
-            hint="Run the same command again: completed files are kept and it resumes.",
+            f"downloading {redact_url(url)} failed: {exc.reason}",
+            hint=http.UNTRUSTED_HINT
+            if exc.untrusted
+            else "Run the same command again: completed files are kept and it resumes.",
         ) from None
     got = part.stat().st_size
     if item.size is not None and got != item.size:
@@ -96,8 +88,11 @@ def download_all(
     """Download every item (in parallel); returns how many were fetched rather than reused."""
     fetched = 0
     errors: list[EnvlockError] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_fetch, item, auth): item for item in items}
+    with (
+        http.Client(timeout=http.timeout_s(60)) as client,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        futures = {pool.submit(_fetch, item, auth, client): item for item in items}
         for done, (future, item) in enumerate(futures.items(), start=1):
             try:
                 was_fetched = future.result()

@@ -8,21 +8,23 @@ a hash that no index vouched for unless the user asked for that (``--hash-missin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from envlock import __version__, urls
+from envlock import urls
 from envlock.errors import IndexUnavailableError
-from envlock.io.http import timeout_s
+from envlock.io import http
+from envlock.io.ports import AuthFor, Listing
 from envlock.urls import redact_url
+from envlock.wheels import artifact_key
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 # Algorithms envlock accepts as "the index vouched for this file" (PEP 503 allows these).
 _SECURE = ("sha256", "sha384", "sha512")
-
-Listing = dict[str, dict[str, str]]  # filename -> {algorithm: hex digest}
 
 
 class _Anchors(HTMLParser):
@@ -39,28 +41,6 @@ class _Anchors(HTMLParser):
 
 def _filename(href: str, page_url: str) -> str:
     return unquote(urlsplit(urljoin(page_url, href)).path.rsplit("/", 1)[-1])
-
-
-def artifact_key(filename: str) -> str:
-    """One spelling of an artifact's file name, so that an index listing
-    `ruamel.yaml-0.18.6-py3-none-any.whl` and a lock naming `ruamel_yaml-0.18.6-...` meet:
-    the normalised project name, the version and the tags (packaging's parsers)."""
-    from packaging.utils import (  # noqa: PLC0415 - see the module note
-        InvalidSdistFilename,
-        InvalidWheelFilename,
-        parse_sdist_filename,
-        parse_wheel_filename,
-    )
-
-    try:
-        if filename.endswith(".whl"):
-            name, version, build, tags = parse_wheel_filename(filename)
-            tag_text = ".".join(sorted(str(t) for t in tags))
-            return f"{name}-{version}-{''.join(map(str, build))}-{tag_text}.whl"
-        name, version = parse_sdist_filename(filename)
-        return f"{name}-{version}.sdist"
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return filename
 
 
 def parse_page(body: bytes, content_type: str, page_url: str) -> Listing:
@@ -88,62 +68,40 @@ def vouched(hashes: Mapping[str, str]) -> bool:
     return any(hashes.get(a) for a in _SECURE)
 
 
-def _get(url: str, auth: tuple[str, str] | None) -> tuple[int, bytes, str]:
-    """(status, body, content type) of a GET; urllib, not requests: 40 ms to import, not 100."""
-    import base64  # noqa: PLC0415 - see the module note
-    import urllib.error  # noqa: PLC0415
-    import urllib.request  # noqa: PLC0415
+def _get(url: str, auth: tuple[str, str] | None, client: http.Client) -> tuple[int, bytes, str]:
+    """(status, body, content type) of a project page: over HTTP(S) through the one client,
+    or a local index's folder (file://), whose page is its index.html."""
+    if url.startswith("file:"):
+        from urllib.request import url2pathname  # noqa: PLC0415 - see the module note
 
-    if url.startswith("file:"):  # a local index: the page is the folder's index.html
-        url = url.rstrip("/") + "/index.html"
-    request = urllib.request.Request(  # noqa: S310 - http(s) or a local file:// index
-        url,
-        headers={
-            "User-Agent": f"envlock/{__version__}",
-            "Accept": f"{JSON_TYPE}, text/html;q=0.5",
-        },
-    )
-    auth = auth or _netrc_auth(url)
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s(30)) as response:  # noqa: S310
-            return 200, response.read(), response.headers.get("Content-Type", "")
-    except urllib.error.HTTPError as exc:
-        return exc.code, b"", ""
+        page = Path(url2pathname(urlsplit(url).path)) / "index.html"
+        return 200, page.read_bytes(), "text/html"
+    with client.get(url, headers={"Accept": f"{JSON_TYPE}, text/html;q=0.5"}, auth=auth) as r:
+        if not 200 <= r.status < 300:
+            return r.status, b"", ""
+        return 200, r.read(), r.header("Content-Type")
 
 
-def _netrc_auth(url: str) -> tuple[str, str] | None:
-    """Credentials for the host from ~/.netrc (or $NETRC), as uv and pip would use them."""
-    import netrc  # noqa: PLC0415 - see the module note
-    import os  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    path = Path(os.environ.get("NETRC") or Path.home() / ".netrc")
-    host = urlsplit(url).hostname
-    if not host or not path.is_file():
-        return None
-    try:
-        entry = netrc.netrc(str(path)).authenticators(host)
-    except (OSError, netrc.NetrcParseError):
-        return None
-    return (entry[0] or "", entry[2] or "") if entry else None
-
-
-def fetch_listing(index_url: str, project: str, auth: tuple[str, str] | None) -> Listing:
-    import http.client  # noqa: PLC0415 - see the module note
-
+def fetch_listing(
+    index_url: str, project: str, auth: tuple[str, str] | None, *, client: http.Client
+) -> Listing:
     page_url = urls.page_url(index_url, project)
     shown = redact_url(page_url)
     try:
-        status, body, content_type = _get(page_url, auth)
-    except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
-        reason = getattr(exc, "reason", None) or type(exc).__name__
+        status, body, content_type = _get(page_url, auth, client)
+    except http.TransportError as exc:
         raise IndexUnavailableError(
-            f"could not read {shown} to check its hashes: {reason}",
-            hint="Check the network/proxy and run `envlock lock` again; the previous lock was "
+            f"could not read {shown} to check its hashes: {exc.reason}",
+            hint=http.UNTRUSTED_HINT
+            if exc.untrusted
+            else "Check the network/proxy and run `envlock lock` again; the previous lock was "
             "left as it was.",
+        ) from None
+    except OSError as exc:  # a local index's folder
+        raise IndexUnavailableError(
+            f"could not read {shown} to check its hashes: {exc.strerror or type(exc).__name__}",
+            hint="Check the local index's path and run `envlock lock` again; the previous lock "
+            "was left as it was.",
         ) from None
     if status != 200:
         raise IndexUnavailableError(
@@ -159,12 +117,23 @@ def fetch_listing(index_url: str, project: str, auth: tuple[str, str] | None) ->
         ) from None
 
 
-def fetch_listings(
-    wanted: Sequence[tuple[str, str]],
-    auth: Callable[[str], tuple[str, str] | None],
-    workers: int = 8,
-) -> dict[tuple[str, str], Listing]:
-    """(index URL, project) -> listing, fetched in parallel."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {key: pool.submit(fetch_listing, key[0], key[1], auth(key[0])) for key in wanted}
-        return {key: future.result() for key, future in futures.items()}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PageReader:
+    """The IndexReader of real indexes (PEP 503 HTML, PEP 691 JSON, a local folder): pages
+    read in parallel, over one HTTP client (one kept-alive connection per host and worker)."""
+
+    workers: int = 8
+
+    def listings(
+        self, wanted: Sequence[tuple[str, str]], auth: AuthFor
+    ) -> dict[tuple[str, str], Listing]:
+        """(index URL, project) -> listing, fetched in parallel."""
+        with (
+            http.Client(timeout=http.timeout_s(30)) as client,
+            ThreadPoolExecutor(max_workers=self.workers) as pool,
+        ):
+            futures = {
+                key: pool.submit(fetch_listing, key[0], key[1], auth(key[0]), client=client)
+                for key in wanted
+            }
+            return {key: future.result() for key, future in futures.items()}

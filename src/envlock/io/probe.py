@@ -13,10 +13,10 @@ import re
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from envlock.errors import EnvlockError
+from envlock.errors import EnvlockError, MaterialiseError
 from envlock.host import Gpu, HostFacts
 from envlock.io import proc
 
@@ -74,6 +74,30 @@ def probe_host(
     return replace(
         facts, nvidia_driver=driver, driver_source=source, gpus=gpus, smi_error=smi_error
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LocalHost:
+    """The HostProbe (envlock.io.ports) of the machine envlock runs on; ``root`` is where
+    /proc and /sys are read (tests point it at a directory that describes another host)."""
+
+    root: Path = Path("/")
+
+    def system(self) -> HostFacts:
+        return probe_system()
+
+    def host(
+        self, environ: Mapping[str, str] | None = None, *, system: HostFacts | None = None
+    ) -> HostFacts:
+        return probe_host(environ, self.root, system)
+
+    def find_python(self, minor: str, environ: Mapping[str, str]) -> Path | None:
+        from envlock.io import venv  # noqa: PLC0415 - runs uv: only when asked
+
+        try:
+            return venv.find_python(minor, environ)
+        except MaterialiseError:
+            return None
 
 
 def _nvidia_smi(env: Mapping[str, str]) -> str | None:

@@ -15,8 +15,18 @@ from typing import Any
 
 from envlock.errors import EnvlockError, InternalError
 from envlock.settings import OURS_TO_UV
+from envlock.urls import redact_text
 
 log = logging.getLogger("envlock.proc")
+
+
+def _debug(message: str, *args: object) -> None:
+    """A --debug line with every URL in it redacted: an index URL's query string may carry a
+    token (it is on uv's command line), and only urls.redact_text may decide what is shown."""
+    if log.isEnabledFor(logging.DEBUG):
+        shown = [redact_text(a, queries=True) if isinstance(a, str) else a for a in args]
+        log.debug(message, *shown)
+
 
 # Variables that carry ambient package-manager configuration. None may reach uv or pip:
 # a lock must not depend on who runs it.
@@ -117,7 +127,7 @@ def run(
     A command still running after ``timeout`` seconds is killed and ``timeout_error`` raised.
     Interrupted (Ctrl-C, SIGTERM), the command and every process it started are killed."""
     argv = tuple(str(a) for a in args)
-    log.debug("run: %s (cwd=%s)", " ".join(argv), cwd)
+    _debug("run: %s (cwd=%s)", " ".join(argv), cwd)
     try:
         process = subprocess.Popen(
             argv,
@@ -146,7 +156,7 @@ def run(
             _kill_group(process)
             process.wait()
             raise
-    log.debug("exit %s; stderr:\n%s", process.returncode, stderr)
+    _debug("exit %s; stderr:\n%s", process.returncode, stderr)
     return Completed(argv, process.returncode, stdout, stderr)
 
 
@@ -161,7 +171,7 @@ def run_echoing(
     """Like run(), but hands each stderr line to ``echo`` as it arrives (progress), while
     still capturing everything for error messages."""
     argv = tuple(str(a) for a in args)
-    log.debug("run: %s", " ".join(argv))
+    _debug("run: %s", " ".join(argv))
     try:
         process = subprocess.Popen(
             argv,
@@ -212,7 +222,7 @@ def run_echoing(
     if fired.is_set():
         raise timeout_error or _timed_out(argv, timeout)
     text = "".join(stderr)
-    log.debug("exit %s; stderr:\n%s", returncode, text)
+    _debug("exit %s; stderr:\n%s", returncode, text)
     return Completed(argv, returncode, "".join(stdout), text)
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from envlock import _toml
 from envlock.errors import IndexUnavailableError, InternalError
 from envlock.io import proc
-from envlock.io.http import http_status
 from envlock.resolve import UvProject, classify_uv_failure
 
 DEFAULT_TIMEOUT_S = 900.0
@@ -42,6 +41,8 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _prober(project: UvProject) -> Callable[[str], int | None]:
+    from envlock.io.http import http_status  # noqa: PLC0415 - only on the error path
+
     return lambda url: http_status(url, project.auth_for(url))
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from envlock.channels import Channels, DockerImage, Variant, VariantKind
 from envlock.errors import EnvlockError, UsageError
+from envlock.family import TORCH, TORCH_TABLE, in_cuda_image
 from envlock.lockfile import lock_meta, parse_lock_text
 from envlock.materialise.select import Selected, render_requirements
 
@@ -17,9 +18,6 @@ UID = 1000  # numeric, so the host can resolve it (hadolint DL3066)
 
 # POSIX's portable user name (the useradd line is shell: anything else could inject commands).
 _PORTABLE_USER = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
-
-# What an official pytorch/pytorch image already has: never reinstalled on top of it.
-_IMAGE_PROVIDED = re.compile(r"^(torch|torchvision|torchaudio|triton|nvidia-.+|cuda-.+)$")
 
 
 # The first line of every text export (requirements.txt, environment.yml, Dockerfile).
@@ -129,7 +127,8 @@ def docker_user(user: str, *, allow_root: bool) -> str | None:
 
 
 def _provided(selected: Sequence[Selected]) -> list[Selected]:
-    return [s for s in selected if _IMAGE_PROVIDED.match(s.name)]
+    """What the official image already has: never reinstalled on top of it."""
+    return [s for s in selected if in_cuda_image(s.name)]
 
 
 def render_dockerfile(
@@ -144,10 +143,10 @@ def render_dockerfile(
 ) -> DockerPlan:
     """A Dockerfile and the hashed requirements it installs (hadolint-clean); ``user`` is a
     name from docker_user, None to stay root."""
-    torch = next((s for s in selected if s.name == "torch"), None)
+    torch = next((s for s in selected if s.name == TORCH), None)
     if image is not None and torch is not None:
         base = image.tag(flavor)
-        to_install = [s for s in selected if not _IMAGE_PROVIDED.match(s.name)]
+        to_install = [s for s in selected if not in_cuda_image(s.name)]
         checks = _image_checks(python, _provided(selected), cuda=image.cuda)
     else:
         base = f"python:{python}-slim"
@@ -202,7 +201,7 @@ def _image_checks(python: str, provided: Sequence[Selected], *, cuda: str) -> li
         f"assert v == {python!r}, 'base image has Python ' + v + ', the lock needs {python}'",
     ]
     for item in provided:
-        if item.name not in ("torch", "torchvision", "torchaudio"):
+        if item.name not in TORCH_TABLE:
             continue
         public = item.version.split("+", 1)[0]
         module = item.name
@@ -211,7 +210,7 @@ def _image_checks(python: str, provided: Sequence[Selected], *, cuda: str) -> li
             f"w = {module}.__version__.split('+')[0]",
             f"assert w == {public!r}, 'base image has {module} ' + w + ', the lock has {public}'",
         ]
-        if module == "torch":
+        if module == TORCH:
             checks.append(
                 f"assert (torch.version.cuda or '').startswith({cuda!r}), "
                 f"'base image torch is built for CUDA ' + str(torch.version.cuda) + ', "

@@ -9,9 +9,11 @@ from pathlib import Path, PurePosixPath
 from packaging.pylock import PackageWheel, Pylock, PylockSelectError
 from packaging.tags import Tag
 
+from envlock import _toml
 from envlock.errors import MaterialiseError
 from envlock.resolve import platform_environment, platform_tags
 from envlock.spec import Platform
+from envlock.wheels import parse_manylinux
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,10 +51,9 @@ def platform_target(
 
 
 def _glibc_ok(platform_tag: str, glibc: tuple[int, int]) -> bool:
-    if not platform_tag.startswith("manylinux_"):
-        return True
-    parts = platform_tag.split("_")
-    return (int(parts[1]), int(parts[2])) <= glibc
+    tag = parse_manylinux(platform_tag)
+    # The legacy aliases (manylinux2014: glibc 2.17) are kept whatever the cap, as before.
+    return tag is None or tag.legacy or tag.glibc <= glibc
 
 
 def _local_url(path: str, lock_dir: Path | None, name: str) -> str:
@@ -122,9 +123,7 @@ def render_install_lock(selected: Sequence[Selected]) -> str:
     """A PEP 751 lock of exactly the selected artifacts (one per package, no markers), for
     `uv pip sync pylock.toml`: uv then takes names, versions and hashes from it and downloads
     each artifact once (from a requirements file it also fetches each wheel for its metadata)."""
-    import tomlkit  # noqa: PLC0415 - only for sync
-
-    packages = []
+    lines = [f"lock-version = {_toml.value('1.0')}", f"created-by = {_toml.value('envlock')}"]
     for s in selected:
         if s.url.startswith("file:"):
             from urllib.parse import unquote, urlsplit  # noqa: PLC0415
@@ -139,13 +138,16 @@ def render_install_lock(selected: Sequence[Selected]) -> str:
         }
         if s.size is not None:
             artifact["size"] = s.size
-        entry: dict[str, object] = {"name": s.name, "version": s.version}
-        if s.is_wheel:
-            entry["wheels"] = [artifact]
-        else:
-            entry["sdist"] = artifact
-        packages.append(entry)
-    return tomlkit.dumps({"lock-version": "1.0", "created-by": "envlock", "packages": packages})
+        lines += [
+            "",
+            "[[packages]]",
+            f"name = {_toml.value(s.name)}",
+            f"version = {_toml.value(s.version)}",
+            f"wheels = {_toml.multiline_array([artifact])}"
+            if s.is_wheel
+            else f"sdist = {_toml.inline_table(artifact)}",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def bundle_lock(lock: Pylock, filenames: frozenset[str], directory: str = "wheels") -> Pylock:
