@@ -34,7 +34,7 @@ from envlock.api.project import (
 )
 from envlock.api.review import GitSetupResult, LockSide, diff, git_setup, read_side, textconv
 from envlock.api.sync import LinkMode, SyncResult, recover_interrupted_sync, sync
-from envlock.api.verify import Verification, verify, verify_venv
+from envlock.api.verify import Verification, verify
 from envlock.templates import InitOptions
 
 __all__ = [
@@ -79,7 +79,6 @@ __all__ = [
     "variant_lock_path",
     "variant_locks",
     "verify",
-    "verify_venv",
     "write_output",
     "write_output_dir",
 ]

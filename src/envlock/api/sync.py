@@ -103,7 +103,7 @@ def _sync(
     allow_build: frozenset[NormalizedName],
     host_probe: HostProbe | None,
 ) -> SyncResult:
-    from envlock.io import installed, probe  # noqa: PLC0415 - see the module note
+    from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
     from envlock.materialise.select import (  # noqa: PLC0415
         platform_target,
@@ -118,7 +118,7 @@ def _sync(
     host_probe = host_probe if host_probe is not None else probe.LocalHost()
     system = host_probe.system()
     exists = _sync_target_exists(venv_path)
-    marker = _read_state(venv_path) if exists else None
+    marker = venv.read_marker(venv_path) if exists else None
     recorded = Recorded.from_marker(marker) if marker is not None else None
     reasons: tuple[str, ...] = ()
     # Nothing to do? The state file records what the last sync installed from which lock bytes,
@@ -180,12 +180,6 @@ def _sync(
         warnings=warnings,
         reasons=reasons,
     )
-
-
-def _read_state(venv_path: Path) -> dict[str, object] | None:
-    from envlock.io import venv  # noqa: PLC0415 - see the module note
-
-    return venv.read_marker(venv_path)
 
 
 def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:

@@ -35,29 +35,10 @@ def verify(
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
     host_probe: HostProbe | None = None,
-) -> tuple[Drift, ...]:
+) -> Verification:
     """Installed state vs the lock's selection: packages, versions, the very artifacts the last
     sync installed, files against RECORD (hashed with ``deep``), the interpreter and start-up
-    code. The same model sync's no-op check uses."""
-    return verify_venv(
-        venv_path,
-        lock_path=lock_path,
-        deep=deep,
-        host=host,
-        environ=environ,
-        host_probe=host_probe,
-    ).drift
-
-
-def verify_venv(
-    venv_path: Path,
-    *,
-    lock_path: Path,
-    deep: bool = False,
-    host: HostFacts | None = None,
-    environ: Mapping[str, str] | None = None,
-    host_probe: HostProbe | None = None,
-) -> Verification:
+    code — the same model sync's no-op check uses — plus notes on what could not be judged."""
     from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import DriftKind, Recorded, compare  # noqa: PLC0415
     from envlock.materialise.select import platform_target, select  # noqa: PLC0415

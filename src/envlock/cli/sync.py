@@ -107,7 +107,7 @@ def verify(
     .dist-info), against the artifact the last sync installed (replaced by another build of the
     same version), its files against RECORD (sizes; sha256 with --deep), the interpreter and
     pyvenv.cfg, and start-up code (.pth, sitecustomize) that no locked package installed."""
-    report = api.verify_venv(venv_path, lock_path=_with_variant(lock_path, variant), deep=deep)
+    report = api.verify(venv_path, lock_path=_with_variant(lock_path, variant), deep=deep)
     drift = report.drift
     for note in report.notes:
         err.print(f"note: {note}", markup=False)

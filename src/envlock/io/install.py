@@ -46,14 +46,8 @@ class UvInstaller:
         install_lock: str | None,
         echo: Callable[[str], None],
     ) -> None:
-        install_exact(
-            python,
-            requirements,
-            environ,
-            installer="uv",
-            link_mode=link_mode,
-            install_lock=install_lock,
-            echo=echo,
+        _uv_sync(
+            python, requirements, environ, link_mode=link_mode, install_lock=install_lock, echo=echo
         )
 
     def check(self, python: Path, environ: Mapping[str, str]) -> str | None:
@@ -79,7 +73,10 @@ class PipInstaller:
         echo: Callable[[str], None],
     ) -> None:
         del link_mode, install_lock, echo  # pip reads the requirements; it copies files
-        install_exact(python, requirements, environ, installer="pip")
+        with tempfile.TemporaryDirectory(prefix="envlock-sync-") as tmp:
+            reqs = Path(tmp) / "requirements.txt"
+            reqs.write_text(requirements, encoding="utf-8")
+            _pip_install(python, reqs, environ)
 
     def check(self, python: Path, environ: Mapping[str, str]) -> str | None:
         return check(python, environ)
@@ -150,21 +147,20 @@ def _credentialed_indexes(environ: Mapping[str, str]) -> tuple[list[str], dict[s
     return args, env
 
 
-def install_exact(
+def _uv_sync(
     python: Path,
     requirements: str,
     environ: Mapping[str, str],
     *,
-    installer: str = "uv",
-    link_mode: str = "copy",
-    install_lock: str | None = None,
-    echo: Callable[[str], None] = lambda _line: None,
+    link_mode: str,
+    install_lock: str | None,
+    echo: Callable[[str], None],
 ) -> None:
-    """Make the environment exactly the requirements (hashed URLs), removing everything else.
+    """`uv pip sync`: make the environment exactly the selection, removing everything else.
 
     ``link_mode`` is uv's (copy, clone, hardlink): how files get from uv's cache into the venv.
-    ``install_lock`` is the same selection as a PEP 751 lock; uv installs from it when given
-    (each artifact downloaded once); pip always reads the requirements.
+    ``install_lock`` is the selection as a PEP 751 lock; uv installs from it when given (each
+    artifact downloaded once), else from the hashed requirements.
 
     uv downloads and checks every artifact before it changes the environment, so a hash
     mismatch or a network failure leaves an existing venv as it was.
@@ -172,9 +168,6 @@ def install_exact(
     with tempfile.TemporaryDirectory(prefix="envlock-sync-") as tmp:
         reqs = Path(tmp) / "requirements.txt"
         reqs.write_text(requirements, encoding="utf-8")
-        if installer == "pip":
-            _pip_install(python, reqs, environ)
-            return
         source = reqs
         if install_lock is not None:
             source = Path(tmp) / "pylock.toml"

@@ -2,7 +2,7 @@
 
 Each verb takes its port as an optional keyword argument that defaults to the real
 implementation in io/ (:class:`envlock.io.pages.PageReader`, :class:`envlock.io.probe.LocalHost`,
-:func:`envlock.io.venv.installer_named`); a test passes a fake instead (tests/test_ports.py).
+:func:`envlock.io.install.installer_named`); a test passes a fake instead (tests/test_ports.py).
 Importing this module costs nothing but ``typing``: the verbs name the ports at their top
 without slowing `envlock lock --check`.
 """
