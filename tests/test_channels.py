@@ -15,58 +15,16 @@ from envlock.channels import (
 from envlock.errors import ChannelDataError, SpecError
 from envlock.host import HostFacts, recommend_build, variants_for_driver
 from envlock.spec import Platform, parse_spec_text
+from tests.unit.data import channel_files
 
 PYPI = "https://pypi.org/simple"
 PYTORCH = "https://download.pytorch.org/whl"
 
 
 def _data() -> dict[str, Any]:
-    return {
-        "releases.toml": {
-            "release": [
-                {
-                    "torch": "2.6",
-                    "python": ["3.9", "3.10", "3.11", "3.12", "3.13"],
-                    "variants": ["cu118", "cu124", "cu126", "cpu", "rocm6.1", "rocm6.2.4", "xpu"],
-                    "pypi": {
-                        "linux-x86_64": "cu124",
-                        "linux-aarch64": "cpu",
-                        "macos-arm64": "cpu",
-                        "windows-x86_64": "cpu",
-                    },
-                    "torchvision": "0.21",
-                    "torchaudio": "2.6",
-                    "triton": "3.2.0",
-                    "source": "test",
-                },
-                {
-                    "torch": "2.15",
-                    "python": ["3.10", "3.11", "3.12", "3.13", "3.14"],
-                    "variants": ["cu130", "cu132", "cpu"],
-                    "pypi": {"linux-x86_64": "cu132"},
-                    "torchvision": "0.30",
-                    "torchaudio": "",
-                    "triton": "3.9.0",
-                    "source": "test",
-                    "unverified": ["variants", "torchvision"],
-                },
-            ]
-        },
-        "drivers.toml": {
-            "cuda": [
-                {"major": 11, "min-driver-linux": "450.80.02", "min-driver-windows": "452.39"},
-                {"major": 12, "min-driver-linux": "525.60.13", "min-driver-windows": "528.33"},
-                {"major": 13, "min-driver-linux": "580.65.06", "min-driver-windows": "580.00"},
-            ]
-        },
-        "family.toml": {
-            "routing": {
-                "always": ["torch", "torchvision", "torchaudio"],
-                "if-requested": ["torchao", "xformers"],
-                "by-kind": {"rocm": ["pytorch-triton-rocm"]},
-            }
-        },
-    }
+    """The unit layer's made-up channel data, without its GPU architecture rows (these tests
+    choose builds by driver alone)."""
+    return {k: v for k, v in channel_files().items() if k != "gpu-arch.toml"}
 
 
 @pytest.fixture

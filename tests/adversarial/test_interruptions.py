@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.indexes import StandardIndexes
 from tests.support.processes import is_uv, kill_group, wait_for_descendant, wait_until_gone
+from tests.support.scenarios import synced_then_relocked
 from tests.test_lock_e2e import write_spec
 
 
@@ -35,15 +35,8 @@ def test_interrupted_sync_keeps_the_old_venv(
     sig: signal.Signals,
 ) -> None:
     monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "none"))
-    write_spec(fixture_env, packages='six = "*"')
-    assert cli("lock").code == 0
-    assert cli("sync", "--venv", ".venv").code == 0
     saved = tmp_path / "saved"
-    saved.mkdir()
-    shutil.copy(fixture_env / "pylock.toml", saved / "pylock.toml")  # the old lock
-    spec = fixture_env / "torchenv.toml"
-    spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\ntransformers = "<5"'))
-    assert cli("lock").code == 0
+    synced_then_relocked(fixture_env, cli, saved)
     env = {**os.environ, "ENVLOCK_CACHE_DIR": str(saved / "cold-cache")}
     indexes.pypi_server.delay("/simple/transformers/files/", 5)
     try:

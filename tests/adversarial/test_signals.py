@@ -5,7 +5,6 @@ works the same where SIGINT was inherited as ignored (a shell's background job, 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from tests.support.processes import (
     wait_for_descendant,
     wait_until_gone,
 )
+from tests.support.scenarios import synced_then_relocked
 from tests.test_lock_e2e import write_spec
 
 # Start envlock the way a CI runner's shell starts a background job: SIGINT ignored, which
@@ -87,15 +87,8 @@ def test_a_signalled_sync_keeps_the_old_venv_and_leaves_nothing(
     case: Case,
 ) -> None:
     monkeypatch.setenv("ENVLOCK_NVIDIA_SMI", str(tmp_path / "none"))
-    write_spec(fixture_env, packages='six = "*"')
-    assert cli("lock").code == 0
-    assert cli("sync", "--venv", ".venv").code == 0
     saved = tmp_path / "saved"
-    saved.mkdir()
-    shutil.copy(fixture_env / "pylock.toml", saved / "pylock.toml")  # the old lock
-    spec = fixture_env / "torchenv.toml"
-    spec.write_text(spec.read_text().replace('six = "*"', 'six = "*"\ntransformers = "<5"'))
-    assert cli("lock").code == 0
+    synced_then_relocked(fixture_env, cli, saved)
     private_tmp = tmp_path_factory.mktemp("tmpdir")
     env = {
         **os.environ,
