@@ -37,8 +37,10 @@ from envlock.host import (
     variants_for_driver,
 )
 from envlock.lockfile import LockMeta
+from envlock.resolve import platform_environment
 from envlock.spec import Platform
-from envlock.wheels import fits_platform, parse_manylinux, parse_wheel
+from envlock.wheelfit import Unfit, unfit_wheels
+from envlock.wheels import fits_platform, parse_wheel
 
 
 class Level(StrEnum):
@@ -98,20 +100,6 @@ class LockedBuild:
         return len({variant for _, variant in self.clues}) > 1
 
 
-def _marker_environment(platform: Platform, python: str) -> dict[str, str]:
-    env = {
-        "implementation_name": "cpython",
-        "implementation_version": f"{python}.0",
-        "platform_python_implementation": "CPython",
-        "platform_release": "",
-        "platform_version": "",
-        "python_version": python,
-        "python_full_version": f"{python}.0",
-    }
-    env.update(platform.environment)
-    return env
-
-
 def _wheel_fits(wheel: PackageWheel, platform: Platform) -> bool:
     parsed = parse_wheel(wheel.filename)
     return parsed is not None and fits_platform(parsed[3], platform)
@@ -119,7 +107,7 @@ def _wheel_fits(wheel: PackageWheel, platform: Platform) -> bool:
 
 def _for_platform(package: Package, platform: Platform, python: str) -> bool:
     if package.marker is not None and not package.marker.evaluate(
-        _marker_environment(platform, python), context="lock_file"
+        platform_environment(platform, python), context="lock_file"
     ):
         return False
     return not package.wheels or any(_wheel_fits(w, platform) for w in package.wheels)
@@ -248,24 +236,6 @@ def _record(meta: LockMeta, platform: Platform, built: LockedBuild) -> list[Find
             )
         )
     return findings
-
-
-def _torch_packages(lock: Pylock) -> list[Package]:
-    return [p for p in lock.packages if p.name == TORCH]
-
-
-def _required_glibc(package: Package, arch: str) -> tuple[int, int] | None:
-    """The lowest glibc any of this package's wheels for ``arch`` accepts (None: unknown)."""
-    best: tuple[int, int] | None = None
-    for wheel in package.wheels or ():
-        parsed = parse_wheel(wheel.filename)
-        for tag in parsed[3] if parsed is not None else ():
-            tag_glibc = parse_manylinux(tag.platform)
-            if tag_glibc is None or tag_glibc.arch != arch:
-                continue
-            if best is None or tag_glibc.glibc < best:
-                best = tag_glibc.glibc
-    return best
 
 
 def _coverage(meta: LockMeta, host: HostFacts) -> tuple[list[Finding], Platform | None]:
@@ -411,7 +381,7 @@ def _gpus(
             + ", ".join(f'cuda = "{parse_variant(v).version_text}" ({v})' for v in others)
             if others
             else f"No torch {torch_version.public} CUDA build supports {sm_name(cc)}; try another "
-            "torch release (`envlock channels`) or the CPU build."
+            "torch release (`envlock channels`) or the CPU build"
         )
         findings.append(
             Finding(
@@ -426,33 +396,69 @@ def _gpus(
     return findings
 
 
-def _glibc(host: HostFacts, torch: Sequence[Package], platform: Platform) -> list[Finding]:
-    if platform not in (Platform.LINUX_X86_64, Platform.LINUX_AARCH64) or host.glibc is None:
-        return []
-    arch = "x86_64" if platform is Platform.LINUX_X86_64 else "aarch64"
-    needs = [n for n in (_required_glibc(p, arch) for p in torch) if n is not None]
-    if not needs:
-        return []
-    need = min(needs)
-    have = compute_capability(host.glibc)  # "2.35" -> (2, 35)
-    if have is not None and have < need:
-        return [
+def _wheels(host: HostFacts, lock: Pylock, platform: Platform, python: str) -> list[Finding]:
+    """Every locked wheel for this host against its glibc and the interpreter's tags."""
+    linux = platform in (Platform.LINUX_X86_64, Platform.LINUX_AARCH64)
+    have = compute_capability(host.glibc) if linux and host.glibc else None  # "2.35" -> (2, 35)
+    fit = unfit_wheels(lock, platform, python, have)
+    findings = [_unfit(u, host, python) for u in fit.unfit]
+    if linux and host.glibc is None and fit.judged:
+        findings.append(
             Finding(
-                level=Level.ERROR,
-                what=f"glibc {host.glibc} is older than the locked torch wheel needs "
-                f"({need[0]}.{need[1]})",
-                why=f"its manylinux_{need[0]}_{need[1]} tag requires glibc >= {need[0]}.{need[1]}",
-                fix="Run on a newer Linux distribution (or in a container such as the official "
-                "pytorch/pytorch image), or lock an older torch release.",
+                level=Level.NOTE,
+                what="this host's glibc version could not be read (a musl distribution such as "
+                "Alpine?); manylinux wheels need glibc",
             )
-        ]
-    return [Finding(level=Level.OK, what=f"glibc {host.glibc} >= {need[0]}.{need[1]}")]
+        )
+    need = fit.newest_glibc
+    if have is not None and need is not None and not any(u.glibc or u.musl for u in fit.unfit):
+        findings.append(Finding(level=Level.OK, what=f"glibc {host.glibc} >= {need[0]}.{need[1]}"))
+    return findings
+
+
+def _unfit(unfit: Unfit, host: HostFacts, python: str) -> Finding:
+    sdist = (
+        "; it has an sdist, but building it is not reproducible (envlock sync refuses)"
+        if unfit.has_sdist
+        else ""
+    )
+    if unfit.glibc is not None:
+        need = f"{unfit.glibc[0]}.{unfit.glibc[1]}"
+        return Finding(
+            level=Level.ERROR,
+            what=f"glibc {host.glibc} is older than the locked {unfit.package} wheel needs "
+            f"({need}): {unfit.filename}",
+            why=f"its manylinux_{unfit.glibc[0]}_{unfit.glibc[1]} tag requires glibc >= {need}"
+            + sdist,
+            fix="Run on a newer Linux distribution (or in a container such as the official "
+            f"pytorch/pytorch image), or lock an older {unfit.package} release.",
+        )
+    if unfit.musl:
+        return Finding(
+            level=Level.ERROR,
+            what=f"the locked {unfit.package} wheel is built for musl libc, this host has glibc "
+            f"{host.glibc}: {unfit.filename}",
+            why="a musllinux wheel loads only on a musl distribution (Alpine)" + sdist,
+            fix=f"Lock {unfit.package} where it publishes manylinux wheels, or run on Alpine.",
+        )
+    return Finding(
+        level=Level.ERROR,
+        what=f"no locked {unfit.package} wheel loads in CPython {python}: {unfit.filename} is "
+        f"built for {', '.join(unfit.built_for)}",
+        why="a wheel's interpreter and ABI tags must match the Python that installs it" + sdist,
+        fix=f"Run `envlock lock` for Python {python} ([env] python in torchenv.toml).",
+    )
+
+
+def rank(findings: Sequence[Finding]) -> list[Finding]:
+    """Errors first, then warnings, notes and what is fine (stable within a level)."""
+    order = {Level.ERROR: 0, Level.WARNING: 1, Level.NOTE: 2, Level.OK: 3}
+    return sorted(findings, key=lambda f: order[f.level])
 
 
 def diagnose(lock: Pylock, meta: LockMeta, host: HostFacts, channels: Channels) -> list[Finding]:
     """Every finding about running ``lock`` on ``host``, errors first."""
     findings, platform = _coverage(meta, host)
-    torch = _torch_packages(lock)
     if platform is not None:
         built = locked_build(lock, platform, meta.python, channels)
         findings += _record(meta, platform, built)
@@ -465,9 +471,8 @@ def diagnose(lock: Pylock, meta: LockMeta, host: HostFacts, channels: Channels) 
             findings += _gpus(
                 host, channels, variant=variant, release=release, torch_version=built.version
             )
-        findings += _glibc(host, torch, platform)
-    order = {Level.ERROR: 0, Level.WARNING: 1, Level.NOTE: 2, Level.OK: 3}
-    return sorted(findings, key=lambda f: order[f.level])
+        findings += _wheels(host, lock, platform, meta.python)
+    return rank(findings)
 
 
 def host_json(host: HostFacts) -> dict[str, Any]:

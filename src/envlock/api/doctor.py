@@ -15,9 +15,11 @@ from envlock.errors import MaterialiseError
 from envlock.lockfile import LockMeta
 
 if TYPE_CHECKING:
+    from envlock.channels import Channels
     from envlock.doctor import Finding
     from envlock.host import HostFacts
     from envlock.io.ports import HostProbe
+    from envlock.runtime import Reason, TorchRuntime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +27,9 @@ class DoctorReport:
     lock_path: Path
     host: HostFacts
     findings: tuple[Finding, ...]
+    venv: Path | None = None  # doctor --venv: the venv whose torch was probed
+    runtime: TorchRuntime | None = None  # what the probe saw there
+    unavailable: Reason | None = None  # why CUDA is unavailable there, when it is
 
     @property
     def ok(self) -> bool:
@@ -40,11 +45,15 @@ def doctor(
     environ: Mapping[str, str] | None = None,
     root: Path = Path("/"),
     host_probe: HostProbe | None = None,
+    venv: Path | None = None,
+    probe_timeout: float | None = None,
 ) -> DoctorReport:
     """Judge whether the lock will run on this host (driver, GPU architecture, glibc, …).
 
     ``host`` gives the facts outright; else ``host_probe`` reads them (default: this machine,
-    its /proc and /sys under ``root``)."""
+    its /proc and /sys under ``root``). With ``venv``, torch is also asked inside that venv's
+    own interpreter (within ``probe_timeout`` seconds): is it the locked build, is CUDA
+    available (why not, in words), has it kernels for each GPU."""
     from envlock.doctor import diagnose  # noqa: PLC0415 - see the module note
 
     if host_probe is None:
@@ -52,12 +61,80 @@ def doctor(
 
         host_probe = LocalHost(root=root)
     lock, meta = read_lock(lock_path)
+    python = _venv_python(venv) if venv is not None else None
+    env = os.environ if environ is None else environ
     facts = host if host is not None else host_probe.host(environ)
     if host is None and facts.python != meta.python:
-        env = os.environ if environ is None else environ
         facts = _with_lock_python(facts, meta.python, env, host_probe)
-    findings = diagnose(lock, meta, facts, load_channels())
-    return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
+    channels = load_channels()
+    if venv is None or python is None:
+        findings = diagnose(lock, meta, facts, channels)
+        return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
+    from envlock.io.runtime_probe import PROBE_TIMEOUT, probe_python  # noqa: PLC0415
+
+    runtime = probe_python(
+        python,
+        environ=env,
+        root=root,
+        timeout=PROBE_TIMEOUT if probe_timeout is None else probe_timeout,
+    )
+    return _with_runtime(
+        DoctorReport(lock_path=lock_path, host=facts, findings=(), venv=venv, runtime=runtime),
+        lock,
+        meta,
+        channels,
+    )
+
+
+def _venv_python(venv: Path) -> Path:
+    from envlock.io.venv import python_in  # noqa: PLC0415 - see the module note
+
+    python = python_in(venv)
+    if not python.exists():
+        raise MaterialiseError(
+            f"{venv} is not a virtual environment (or its Python is gone)",
+            hint=f"Create it with `envlock sync --venv {venv}`."
+            if not os.path.lexists(venv) or (venv / "pyvenv.cfg").is_file()
+            else "Pass the path of the venv to check.",
+        )
+    return python
+
+
+def _with_runtime(
+    report: DoctorReport, lock: Pylock, meta: LockMeta, channels: Channels
+) -> DoctorReport:
+    """The lock judged on the host, and the venv's torch against both. Where torch itself saw
+    the GPUs and its arch list, that verdict replaces the channel data's for the lock."""
+    from envlock.doctor import diagnose, locked_build, rank  # noqa: PLC0415 - the module note
+    from envlock.runtime import judges_arches, unavailable_reason  # noqa: PLC0415
+    from envlock.venv_doctor import runtime_findings  # noqa: PLC0415
+
+    runtime, host = report.runtime, report.host
+    assert runtime is not None
+    judged = replace(host, gpus=()) if judges_arches(runtime) else host
+    platform = host.platform
+    built = locked_build(lock, platform, meta.python, channels) if platform else None
+    found = runtime_findings(
+        runtime,
+        venv=str(report.venv),
+        host=host,
+        channels=channels,
+        built=built,
+        lock_python=meta.python,
+    )
+    return replace(
+        report,
+        findings=tuple(rank([*diagnose(lock, meta, judged, channels), *found])),
+        unavailable=unavailable_reason(runtime, host, channels),
+    )
+
+
+def lock_synced_into(venv: Path, locks: Mapping[str, Path]) -> str | None:
+    """Which of ``locks`` (variant name -> path) the last `envlock sync` into ``venv`` used."""
+    from envlock.io.venv import read_marker  # noqa: PLC0415 - see the module note
+
+    marker = read_marker(venv) or {}
+    return next((name for name, path in locks.items() if path.name == marker.get("lock")), None)
 
 
 def _with_lock_python(
