@@ -33,6 +33,7 @@ from envlock.api.project import (
     variant_locks,
 )
 from envlock.api.review import GitSetupResult, LockSide, diff, git_setup, read_side, textconv
+from envlock.api.conda import sync_conda
 from envlock.api.sync import LinkMode, SyncResult, recover_interrupted_sync, sync
 from envlock.api.verify import Verification, verify
 from envlock.templates import InitOptions
@@ -74,6 +75,7 @@ __all__ = [
     "read_spec",
     "recover_interrupted_sync",
     "sync",
+    "sync_conda",
     "textconv",
     "variant_lock",
     "variant_lock_path",

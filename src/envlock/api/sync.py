@@ -18,9 +18,12 @@ from envlock.api.project import Reporter, _digest, _quiet, _read_envlock_lock, r
 from envlock.errors import MaterialiseError
 
 if TYPE_CHECKING:
+    from packaging.pylock import Pylock
+
     from envlock.host import HostFacts
     from envlock.io.ports import HostProbe, Installer
     from envlock.io.venv import Interpreter
+    from envlock.lockfile import LockMeta
     from envlock.materialise.installed import Recorded
     from envlock.materialise.select import Selected
 
@@ -33,6 +36,11 @@ class SyncResult:
     packages: int
     warnings: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()  # why an existing venv was rebuilt
+    conda: tuple[str, ...] = ()  # a conda prefix's conda part: "python 3.11.7", …
+
+
+# At the top of a conda prefix `sync --conda` is building at its final path (envlock.api.conda).
+BUILDING = ".envlock-building"
 
 
 class LinkMode(StrEnum):
@@ -131,15 +139,18 @@ def _sync(
             count = int(str(marker.get("packages", "0")))
             return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
         reasons = tuple(f"{d.name}: {d.kind}" for d in drift)
-    facts = host if host is not None else host_probe.host(env, system=system)
-    warnings = _preflight(lock, meta, facts) if host_check else ()
+    facts, warnings = _checked_host(
+        lock_path,
+        lock,
+        meta,
+        host=host,
+        host_probe=host_probe,
+        system=system,
+        environ=env,
+        host_check=host_check,
+    )
     platform = facts.platform
-    if platform is None or platform.value not in meta.platforms:
-        raise MaterialiseError(
-            f"{lock_path} does not cover this host ({facts.os} {facts.machine}); it was locked "
-            f"for {', '.join(meta.platforms)}",
-            hint="Add this platform to [env] platforms and run `envlock lock`.",
-        )
+    assert platform is not None  # _checked_host refused a host the lock does not cover
     interpreter = _base_interpreter(
         venv_path, exists=exists, recorded=recorded, minor=meta.python, environ=env, report=report
     )
@@ -180,6 +191,31 @@ def _sync(
         warnings=warnings,
         reasons=reasons,
     )
+
+
+def _checked_host(
+    lock_path: Path,
+    lock: Pylock,
+    meta: LockMeta,
+    *,
+    host: HostFacts | None,
+    host_probe: HostProbe,
+    system: HostFacts,
+    environ: Mapping[str, str],
+    host_check: bool,
+) -> tuple[HostFacts, tuple[str, ...]]:
+    """The host's facts and the preflight's warnings; a host the lock does not cover (or,
+    with ``host_check``, whose driver cannot run the locked build) is refused."""
+    facts = host if host is not None else host_probe.host(environ, system=system)
+    warnings = _preflight(lock, meta, facts) if host_check else ()
+    platform = facts.platform
+    if platform is None or platform.value not in meta.platforms:
+        raise MaterialiseError(
+            f"{lock_path} does not cover this host ({facts.os} {facts.machine}); it was locked "
+            f"for {', '.join(meta.platforms)}",
+            hint="Add this platform to [env] platforms and run `envlock lock`.",
+        )
+    return facts, warnings
 
 
 def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
@@ -261,9 +297,7 @@ def _build(
 
     An existing venv is never modified in place, so an interrupted or failed sync (even a
     SIGKILL) leaves either the old venv or the new one at PATH, never a half-synced one."""
-    from envlock.io import installed, venv  # noqa: PLC0415 - see the module note
-    from envlock.io.uv import cache_dir  # noqa: PLC0415
-    from envlock.materialise.installed import record_of  # noqa: PLC0415
+    from envlock.io import venv  # noqa: PLC0415 - see the module note
 
     workdir = _new_workdir(venv_path)
     old = _old_beside(venv_path)
@@ -272,33 +306,17 @@ def _build(
     try:
         venv.create(workdir, interpreter.base, environ)
         report(message)
-        if link_mode == LinkMode.AUTO:
-            link_mode = venv.link_mode_for(cache_dir(environ), workdir)
-        new_python = venv.python_in(workdir)
-        installer.install_exact(
-            new_python,
-            requirements,
-            environ,
-            link_mode=link_mode,
+        _install_locked(
+            workdir,
+            minor=interpreter.minor,
+            requirements=requirements,
             install_lock=install_lock,
-            echo=lambda line: _progress_line(line, report),
+            marker=marker,
+            installer=installer,
+            link_mode=link_mode,
+            environ=environ,
+            report=report,
         )
-        problems = installer.check(new_python, environ)
-        if problems:
-            raise MaterialiseError(
-                "the installed packages have unmet dependencies (is the lock complete?)",
-                hint="The venv was left as it was. The lock was resolved from the index's "
-                "metadata, and an installed wheel declares more than that metadata did (a broken "
-                "or tampered index?): report it, and add the missing package to [packages] to "
-                "work around it. For a lock edited by hand, run `envlock lock --upgrade`.",
-                detail=problems,
-            )
-        site = venv.purelib_of(workdir, interpreter.minor)
-        marker["purelib"] = site.resolve().relative_to(workdir.resolve()).as_posix()
-        marker["link-mode"] = link_mode
-        # What each locked artifact installed, for the no-op check and verify: the state is
-        # read after the swap's rename too, and a rename changes no file's size or time.
-        marker.update(record_of(installed.scan(workdir, site)))
         venv.write_marker(workdir, marker)
         if exists:
             venv.remove_tree(old)
@@ -313,6 +331,55 @@ def _build(
     except BaseException:
         venv.remove_tree(workdir)
         raise
+
+
+def _install_locked(
+    root: Path,
+    *,
+    minor: str,
+    requirements: str,
+    install_lock: str,
+    marker: dict[str, object],
+    installer: Installer,
+    link_mode: str,
+    environ: Mapping[str, str],
+    report: Reporter,
+    site: Path | None = None,
+) -> None:
+    """Install the selection into the environment at ``root`` (a venv, or a conda prefix) with
+    its own Python, check its dependencies, and add what it installed to ``marker``. ``site``
+    is its site-packages (default: where a CPython venv of ``minor`` has it)."""
+    from envlock.io import installed, venv  # noqa: PLC0415 - see the module note
+    from envlock.io.uv import cache_dir  # noqa: PLC0415
+    from envlock.materialise.installed import record_of  # noqa: PLC0415
+
+    if link_mode == LinkMode.AUTO:
+        link_mode = venv.link_mode_for(cache_dir(environ), root)
+    python = venv.python_in(root)
+    installer.install_exact(
+        python,
+        requirements,
+        environ,
+        link_mode=link_mode,
+        install_lock=install_lock,
+        echo=lambda line: _progress_line(line, report),
+    )
+    problems = installer.check(python, environ)
+    if problems:
+        raise MaterialiseError(
+            "the installed packages have unmet dependencies (is the lock complete?)",
+            hint="The environment was left as it was. The lock was resolved from the index's "
+            "metadata, and an installed wheel declares more than that metadata did (a broken "
+            "or tampered index?): report it, and add the missing package to [packages] to "
+            "work around it. For a lock edited by hand, run `envlock lock --upgrade`.",
+            detail=problems,
+        )
+    site = site if site is not None else venv.purelib_of(root, minor)
+    marker["purelib"] = site.resolve().relative_to(root.resolve()).as_posix()
+    marker["link-mode"] = link_mode
+    # What each locked artifact installed, for the no-op check and verify: the state is read
+    # after the swap's rename too, and a rename changes no file's size or time.
+    marker.update(record_of(installed.scan(root, site)))
 
 
 def _new_workdir(venv_path: Path) -> Path:
@@ -333,10 +400,13 @@ def _old_beside(venv_path: Path) -> Path:
 
 
 def recover_interrupted_sync(venv_path: Path) -> None:
-    """Finish or undo a swap a killed sync left behind: the old venv comes back if PATH is
-    missing; leftovers are removed. Runs under the directory's sync lock."""
+    """Finish or undo a swap a killed sync left behind: the old venv (or conda prefix) comes
+    back if PATH is missing or is a conda prefix marked as still being built (envlock's own,
+    removed); leftovers are removed. Runs under the directory's sync lock."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
+    if not venv_path.is_symlink() and (venv_path / BUILDING).is_file():
+        venv.remove_tree(venv_path)  # `sync --conda` builds at PATH under this mark
     old = _old_beside(venv_path)
     if old.exists() and not os.path.lexists(venv_path):
         old.rename(venv_path)

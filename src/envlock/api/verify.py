@@ -35,16 +35,22 @@ def verify(
     host: HostFacts | None = None,
     environ: Mapping[str, str] | None = None,
     host_probe: HostProbe | None = None,
+    conda: bool = False,
 ) -> Verification:
     """Installed state vs the lock's selection: packages, versions, the very artifacts the last
     sync installed, files against RECORD (hashed with ``deep``), the interpreter and start-up
-    code — the same model sync's no-op check uses — plus notes on what could not be judged."""
+    code — the same model sync's no-op check uses — plus notes on what could not be judged.
+
+    With ``conda``, ``venv_path`` is a conda prefix: its conda part is also checked against the
+    packages `envlock sync --conda` linked (envlock.api.conda)."""
     from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import DriftKind, Recorded, compare  # noqa: PLC0415
     from envlock.materialise.select import platform_target, select  # noqa: PLC0415
 
     del environ  # the state is read from disk; nothing runs but the interpreter query
     lock, meta = read_lock(lock_path)
+    if conda:
+        _check_conda_prefix(venv_path)
     python = venv.python_in(venv_path)
     if not python.exists():
         raise MaterialiseError(
@@ -63,6 +69,9 @@ def verify(
     )
     wanted = {canonicalize_name(s.name): s.version for s in chosen}
     marker = venv.read_marker(venv_path)
+    if conda and marker is not None and marker.get("kind") != "conda":
+        marker = None  # not a conda sync's state: nothing here describes this prefix
+    conda_marker = marker if conda else None  # its conda part holds whichever lock it synced
     recorded = Recorded.from_marker(marker) if marker is not None else None
     notes: list[str] = []
     if recorded is not None and _recorded_wanted(marker or {}) != wanted:
@@ -95,4 +104,32 @@ def verify(
             for path in paths
             if not any(x.name == name and x.found == path for x in drift)
         ]
+    if conda:
+        from envlock.api.conda import conda_drift  # noqa: PLC0415 - only for a conda prefix
+
+        if conda_marker is None:
+            notes.append(
+                f"{venv_path}'s conda packages are checked against their own conda-meta "
+                "records only (no state from `envlock sync --conda`)"
+            )
+        drift += conda_drift(venv_path, conda_marker or {}, deep=deep)
     return Verification(drift=tuple(drift), notes=tuple(notes))
+
+
+def _check_conda_prefix(prefix: Path) -> None:
+    from envlock.api.conda import half_built  # noqa: PLC0415 - only for a conda prefix
+    from envlock.io.conda import is_conda_prefix  # noqa: PLC0415
+
+    if half_built(prefix):
+        raise MaterialiseError(
+            f"{prefix} is a conda prefix an interrupted `envlock sync --conda` left half-built",
+            hint=f"Run `envlock sync --conda {prefix}` again: it puts the previous prefix back "
+            "and syncs it.",
+        )
+    if not is_conda_prefix(prefix):
+        raise MaterialiseError(
+            f"{prefix} is not a conda prefix (no conda-meta)",
+            hint=f"Create it with `envlock sync --conda {prefix}`."
+            if not os.path.lexists(prefix)
+            else "Pass the path of the conda prefix to check (or --venv for a venv).",
+        )
