@@ -57,6 +57,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, uv_cache: Path
         if key.startswith("ENVLOCK_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(uv_cache))
+    # Base image digests are read from a registry only where a test serves one.
+    monkeypatch.setenv("ENVLOCK_DOCKER_REGISTRY", "off")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

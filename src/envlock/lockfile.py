@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PureWindowsPath
 from typing import Any
@@ -33,6 +33,7 @@ from packaging.pylock import (
 
 from envlock import _toml
 from envlock.errors import LockfileError
+from envlock.images import valid_pins
 
 LOCK_FILENAME = "pylock.toml"
 TOOL_KEY = "envlock"
@@ -56,6 +57,8 @@ class LockMeta:
     pypi_index: str
     torch_source: Mapping[str, str]
     exclude_newer: datetime | None = None
+    # Base image digests known when the lock was made: image reference (name:tag) -> sha256:...
+    images: Mapping[str, str] = field(default_factory=dict)
 
     def to_tool(self) -> dict[str, Any]:
         table: dict[str, Any] = {
@@ -72,6 +75,8 @@ class LockMeta:
         if self.exclude_newer is not None:
             table["exclude-newer"] = self.exclude_newer
         table["torch-source"] = dict(self.torch_source)
+        if self.images:
+            table["images"] = dict(sorted(self.images.items()))
         return table
 
 
@@ -93,6 +98,7 @@ def lock_meta(lock: Pylock) -> LockMeta | None:
             pypi_index=str(table.get("pypi-index", "")),
             torch_source={str(k): str(v) for k, v in table.get("torch-source", {}).items()},
             exclude_newer=exclude if isinstance(exclude, datetime) else None,
+            images=valid_pins(table.get("images", {})),
         )
     except (KeyError, TypeError, AttributeError):
         return None

@@ -381,10 +381,18 @@ def classify_uv_failure(
 
 
 def _name_index(detail: str, labels: Mapping[str, str]) -> str:
-    for url in _URL.findall(detail):
+    found = _URL.findall(detail)
+    for url in found:
         for base, label in labels.items():
             if url.startswith(base):
                 return label
+    # A file outside its index's path (pypiserver's /packages/, a devpi base index's +f/):
+    # the one index on the same scheme://host:port.
+    for url in found:
+        origin = urlsplit(url)[:2]
+        same = {label for base, label in labels.items() if urlsplit(base)[:2] == origin}
+        if len(same) == 1:
+            return same.pop()
     if labels:
         return " or ".join(sorted(labels.values()))
     return "a package index"

@@ -123,6 +123,8 @@ class Spec:
     exclude_newer: datetime | None = None
     indexes: Indexes = field(default_factory=Indexes)
     variants: tuple[VariantSpec, ...] = ()
+    # [docker] digests: base image name:tag -> sha256:… the user pins (recorded in the lock)
+    image_digests: Mapping[str, str] = field(default_factory=dict)
 
     def variant(self, name: str) -> Spec:
         """The spec one variant locks: its [torch] and platforms, everything else shared."""
@@ -147,7 +149,8 @@ class Spec:
 # --------------------------------------------------------------------------------------
 # parsing
 
-_TOP_KEYS = ("env", "torch", "packages", "resolution", "indexes", "variants")
+_TOP_KEYS = ("env", "torch", "packages", "resolution", "indexes", "variants", "docker")
+_DOCKER_KEYS = ("digests",)
 _VARIANT_KEYS = (*("version", "cuda", "vision", "audio", "source"), "platforms")
 _VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_KEYS = ("python", "platforms")
@@ -213,11 +216,13 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
     packages_table = _table(problems, data, "packages", required=False)
     resolution = _table(problems, data, "resolution", required=False)
     indexes_table = _table(problems, data, "indexes", required=False)
+    docker_table = _table(problems, data, "docker", required=False)
 
     _check_keys(problems, env, _ENV_KEYS, where="[env]")
     _check_keys(problems, torch, _TORCH_KEYS, where="[torch]")
     _check_keys(problems, resolution, _RESOLUTION_KEYS, where="[resolution]")
     _check_keys(problems, indexes_table, _INDEX_KEYS, where="[indexes]")
+    _check_keys(problems, docker_table, _DOCKER_KEYS, where="[docker]")
 
     python = _parse_python(problems, env)
     platforms = _parse_platforms(problems, env)
@@ -226,6 +231,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
     exclude_newer = _parse_exclude_newer(problems, resolution)
     indexes = _parse_indexes(problems, indexes_table)
     variants = _parse_variants(problems, data.get("variants"), torch, platforms)
+    image_digests = _parse_digests(problems, docker_table.get("digests", {}))
     problems.raise_if_any()
     assert python is not None
     assert torch_spec is not None
@@ -237,6 +243,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
         exclude_newer=exclude_newer,
         indexes=indexes,
         variants=variants,
+        image_digests=image_digests,
     )
 
 
@@ -572,6 +579,32 @@ def _parse_exclude_newer(problems: _Problems, table: Mapping[str, Any]) -> datet
     return None
 
 
+def _parse_digests(problems: _Problems, table: object) -> dict[str, str]:
+    from envlock.images import DIGEST, REFERENCE  # noqa: PLC0415 - only with a [docker] table
+
+    if not isinstance(table, Mapping):
+        problems.add("docker.digests", f"expected a table, got {_type_name(table)}")
+        return {}
+    found: dict[str, str] = {}
+    for name, value in table.items():
+        if not REFERENCE.fullmatch(str(name)):
+            problems.add(
+                f"docker.digests.{str(name)[:100]!r}",
+                "expected an image name:tag",
+                "Name the image as FROM does, e.g. "
+                '"pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime".',
+            )
+        elif not isinstance(value, str) or not DIGEST.fullmatch(value):
+            problems.add(
+                f"docker.digests.{name!r}",
+                "expected sha256:<64 hex digits>",
+                "`docker buildx imagetools inspect IMAGE` (or the registry page) shows the digest.",
+            )
+        else:
+            found[str(name)] = value
+    return found
+
+
 def _parse_indexes(problems: _Problems, table: Mapping[str, Any]) -> Indexes:
     values: dict[str, str] = {}
     for key in _INDEX_KEYS:
@@ -628,5 +661,7 @@ def spec_digest(spec: Spec, indexes: Indexes) -> str:
         "exclude-newer": spec.exclude_newer.isoformat() if spec.exclude_newer else None,
         "indexes": {"pypi": indexes.pypi, "pytorch": indexes.pytorch},
     }
+    if spec.image_digests:  # only when present: every earlier lock's digest stays as it was
+        payload["docker-digests"] = dict(sorted(spec.image_digests.items()))
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -195,6 +195,41 @@ def _numpy(version: str, uploaded: datetime) -> Dist:
     )
 
 
+# A stand-in for JupyterLab with its `jupyter` console script: `jupyter lab --ip I --port P`
+# serves one JSON page saying how it was started (argv, uid, JUPYTER_TOKEN set or not), which
+# is what an image's CMD decides. The real JupyterLab needs ~80 packages from PyPI.
+_FAKE_LAB = """\
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or args[0] != "lab":
+        sys.exit("usage: jupyter lab [--ip=IP] [--port=PORT]")
+    options = dict(a[2:].split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
+    flags = [a for a in args[1:] if "=" not in a]
+    body = json.dumps({"argv": args, "uid": os.getuid(), "token": bool(os.environ.get(
+        "JUPYTER_TOKEN")), "flags": flags}).encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+    HTTPServer((options.get("ip", "localhost"), int(options.get("port", "8888"))), Page).serve_forever()
+"""
+JUPYTERLAB = Dist(
+    name="jupyterlab",
+    version="4.3.0",
+    files=(("jupyterlab/labapp.py", _FAKE_LAB),),
+    entry_points="[console_scripts]\njupyter = jupyterlab.labapp:main\n",
+    upload_time=_t(2024, 11),
+)
+
+
 def pypi() -> list[Dist]:
     """The PyPI side: every file has an upload time, so exclude-newer can be tested."""
     mac_win = _cp("311:macosx_11_0_arm64", "311:win_amd64")
@@ -340,5 +375,66 @@ def pypi() -> list[Dist]:
             version="3.2.0",
             requires_dist=("numpy", "filelock"),
             upload_time=_t(2024, 12),
+        ),
+        JUPYTERLAB,
+        *held_back(),
+    ]
+
+
+def held_back() -> list[Dist]:
+    """Issue 18's shape, under names of their own: uv's decision order holds heldback-data back.
+
+    heldback-data 5.0 needs heldback-fs[http]<=2.0 and 2.0 has no bound (datasets 5.0.1 and
+    2.14.4 with fsspec); heldback-engine (torch-like, pinned) needs heldback-fs unbounded.
+    uv decides heldback-fs[http] once 5.0 is chosen, which makes the fs name a "singleton"
+    in its priorities; heldback-zgraph 9.0 (networkx-like) needs Python 3.12, so uv backjumps
+    to heldback-engine's decision, decides fs first (newest, 3.0) and then takes data 2.0.
+    heldback-data 6.0 needs heldback-hub>=2, which the pinned heldback-models 1.0 forbids
+    (datasets 5.2.0 vs transformers 4.40.0): 5.0 is the best lock, 6.0 is reported."""
+    fs = "heldback-fs[http]"
+    return [
+        Dist(name="heldback-data", version="2.0", requires_dist=(fs,), upload_time=_t(2023, 8)),
+        Dist(
+            name="heldback-data",
+            version="5.0",
+            requires_dist=(f"{fs}<=2.0",),
+            upload_time=_t(2025, 6),
+        ),
+        Dist(
+            name="heldback-data",
+            version="6.0",
+            requires_dist=(f"{fs}<=2.0", "heldback-hub>=2"),
+            upload_time=_t(2025, 9),
+        ),
+        *(
+            Dist(
+                name="heldback-fs",
+                version=version,
+                requires_dist=('heldback-aio; extra == "http"',),
+                upload_time=_t(2025, month),
+            )
+            for version, month in (("1.0", 1), ("2.0", 5), ("3.0", 8))
+        ),
+        Dist(name="heldback-aio", version="1.0", upload_time=_t(2024, 1)),
+        Dist(
+            name="heldback-engine",
+            version="1.0",
+            requires_dist=("heldback-fs", "heldback-zgraph"),
+            upload_time=_t(2025, 1),
+        ),
+        Dist(name="heldback-zgraph", version="1.0", upload_time=_t(2024, 1)),
+        Dist(
+            name="heldback-zgraph",
+            version="9.0",
+            requires_python=">=3.12",
+            upload_time=_t(2025, 7),
+        ),
+        Dist(name="heldback-hub", version="1.0", upload_time=_t(2024, 1)),
+        Dist(name="heldback-hub", version="2.0", upload_time=_t(2025, 8)),
+        Dist(
+            name="heldback-models",
+            version="1.0",
+            requires_dist=("heldback-hub<2",),
+            upload_time=_t(2024, 6),
         ),
     ]

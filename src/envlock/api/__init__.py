@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from envlock.api.bundle import BundleResult, bundle
 from envlock.api.channels import explain_selection
+from envlock.api.conda import sync_conda
 from envlock.api.doctor import DoctorReport, _preflight, doctor
 from envlock.api.export import (
     DockerExport,
@@ -33,7 +34,6 @@ from envlock.api.project import (
     variant_locks,
 )
 from envlock.api.review import GitSetupResult, LockSide, diff, git_setup, read_side, textconv
-from envlock.api.conda import sync_conda
 from envlock.api.sync import LinkMode, SyncResult, recover_interrupted_sync, sync
 from envlock.api.verify import Verification, verify
 from envlock.templates import InitOptions

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from packaging.pylock import PackageSdist, PackageWheel, Pylock
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from envlock import __version__
 from envlock.api.project import (
@@ -26,15 +27,18 @@ from envlock.api.project import (
     redacted,
     variant_lock_path,
 )
-from envlock.errors import CheckFailed, HashMismatchError, UsageError
+from envlock.errors import CheckFailed, HashMismatchError, IndexUnavailableError, UsageError
 from envlock.family import TORCH, TORCHVISION, is_cuda_runtime
 from envlock.io import files
-from envlock.lockfile import LockMeta, lock_meta, parse_lock_text, render_lock
+from envlock.lockfile import TOOL_KEY, LockMeta, lock_meta, parse_lock_text, render_lock
 from envlock.spec import Spec, effective_indexes, spec_digest
 from envlock.urls import redact_url
 
 if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
     from envlock.channels import Selection
+    from envlock.heldback import OfferReader, Probe, Settled
     from envlock.io.ports import IndexReader
     from envlock.resolve import UvProject
 
@@ -46,6 +50,7 @@ class LockResult:
     lock: Pylock
     selection: Selection | None = None
     warnings: tuple[str, ...] = ()
+    settled: Settled | None = None  # the named packages raised and held back (heldback.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,9 +147,12 @@ def _lock_one(
     hash_missing: HashMissing = HashMissing.REFUSE,
     replaces: Pylock | None = None,
     index_reader: IndexReader | None = None,
+    offer_reader: OfferReader | None = None,
+    settle_named: bool = True,
 ) -> LockResult:
     """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
-    keep where possible (variant alignment); ``force`` re-resolves even if fresh."""
+    keep where possible (variant alignment); ``force`` re-resolves even if fresh;
+    ``settle_named``: raise the named packages uv held back and explain the rest."""
     files.refuse_symlink(lock_path)
     indexes = effective_indexes(spec.indexes, env)
     clean_indexes = redacted(indexes)
@@ -194,13 +202,6 @@ def _lock_one(
         if p.name in selection.routed or is_cuda_runtime(p.name)
     )
     preferences = preferences_lock(prefer, str(spec.requires_python), skip=skip) if prefer else None
-    outcome = uv.lock_with_uv(
-        project,
-        environ=env,
-        preferences=preferences,
-        upgrade=upgrade,
-        upgrade_packages=[str(canonicalize_name(n)) for n in upgrade_packages],
-    )
     meta = LockMeta(
         spec_digest=digest,
         envlock_version=__version__,
@@ -213,25 +214,65 @@ def _lock_one(
         torch_source={c.platform.value: c.origin.value for c in selection.platforms},
         exclude_newer=spec.exclude_newer,
     )
-    new_lock = pylock_from_export(outcome.export, spec=spec, tool=meta.to_tool())
-    # uv records each package's index as it was given; a query string there may be a token.
-    new_lock = replace(
-        new_lock,
-        packages=[
-            replace(p, index=redact_url(p.index)) if p.index else p for p in new_lock.packages
-        ],
+
+    def resolve(packages: tuple[Requirement, ...]) -> Pylock:
+        """uv's lock of the spec with ``packages`` as its [packages] (the spec's own, or the
+        bounds of a re-resolve), filtered to the targets and checked for routing."""
+        asked = spec if packages == spec.packages else replace(spec, packages=packages)
+        outcome = uv.lock_with_uv(
+            build_uv_project(asked, selection, indexes),
+            environ=env,
+            preferences=preferences,
+            upgrade=upgrade,
+            upgrade_packages=[str(canonicalize_name(n)) for n in upgrade_packages],
+        )
+        found = pylock_from_export(outcome.export, spec=spec, tool=meta.to_tool())
+        # uv records each package's index as it was given; a query string there may be a token.
+        found = replace(
+            found,
+            packages=[
+                replace(p, index=redact_url(p.index)) if p.index else p for p in found.packages
+            ],
+        )
+        check_routing(
+            found,
+            selection,
+            spec=spec,
+            pypi_index=clean_indexes.pypi,
+            pytorch_index=meta.variant_index,
+        )
+        return found
+
+    new_lock = resolve(spec.packages)
+    settled = None
+    if settle_named and spec.packages:
+        from envlock.heldback import preferred_versions  # noqa: PLC0415
+
+        preferred = {} if upgrade else preferred_versions(prefer, skip)
+        for name in upgrade_packages:
+            preferred.pop(canonicalize_name(name), None)
+        settled = _settle_named(
+            spec,
+            selection,
+            new_lock,
+            project,
+            probe=resolve,
+            preferred=preferred,
+            reader=offer_reader,
+            report=report,
+        )
+        new_lock = settled.lock
+    new_lock, hash_warnings = _check_index_hashes(
+        new_lock, project, hash_missing, report, index_reader
     )
-    check_routing(
-        new_lock,
-        selection,
-        spec=spec,
-        pypi_index=clean_indexes.pypi,
-        pytorch_index=meta.variant_index,
+    warnings = [*selection.warnings, *hash_warnings]
+    images, image_notes = _image_pins(
+        spec, new_lock, selection, previous=previous_meta, env=env, report=report
     )
-    warnings = [
-        *selection.warnings,
-        *_check_index_hashes(new_lock, project, hash_missing, report, index_reader),
-    ]
+    if images:
+        tool = {**(new_lock.tool or {}), TOOL_KEY: replace(meta, images=images).to_tool()}
+        new_lock = replace(new_lock, tool=tool)
+    warnings += image_notes
     text = render_lock(new_lock)
     # Validate the exact bytes we are about to write, then replace atomically.
     parse_lock_text(text, source=str(lock_path))
@@ -243,7 +284,92 @@ def _lock_one(
         lock=new_lock,
         selection=selection,
         warnings=tuple(warnings),
+        settled=settled,
     )
+
+
+def _image_pins(
+    spec: Spec,
+    lock: Pylock,
+    selection: Selection,
+    *,
+    previous: LockMeta | None,
+    env: Mapping[str, str],
+    report: Reporter,
+) -> tuple[dict[str, str], list[str]]:
+    """The digests of the official base images this lock matches: the spec's [docker] digests,
+    else what the registry serves now, else what the previous lock recorded (a registry out of
+    reach never drops a digest, and never invents one). Returns them and notes to show."""
+    from envlock.images import official_tags  # noqa: PLC0415
+    from envlock.io.registry import image_digest, registry_url  # noqa: PLC0415
+
+    tags = official_tags(
+        lock, load_channels(("releases.toml", "docker.toml")), variant=selection.variant,
+        python=spec.python,
+    )  # fmt: skip
+    registry = registry_url(env)
+    pins: dict[str, str] = {}
+    unreached: list[str] = []
+    missing: list[str] = []
+    for tag in tags:
+        if tag in spec.image_digests:
+            pins[tag] = spec.image_digests[tag]
+            continue
+        if registry is not None and not unreached:  # one failure: do not wait on the others
+            report(f"Reading the digest of {tag}")
+            try:
+                digest = image_digest(tag, registry=registry)
+            except IndexUnavailableError as exc:
+                unreached.append(exc.message)
+            else:
+                if digest is not None:
+                    pins[tag] = digest
+                    continue
+                missing.append(tag)
+        if previous is not None and tag in previous.images:
+            pins[tag] = previous.images[tag]
+    notes = [f"the registry has no {tag}: its digest is not pinned" for tag in missing]
+    if unreached:
+        kept = [t for t in tags if t in pins]
+        notes.append(
+            f"base image digests not read: {unreached[0]}"
+            + (f"; kept the previous lock's for {', '.join(kept)}" if kept else "")
+            + " (pin them with [docker] digests in torchenv.toml, or "
+            "ENVLOCK_DOCKER_REGISTRY=off to stop asking)"
+        )
+    return pins, notes
+
+
+def _settle_named(
+    spec: Spec,
+    selection: Selection,
+    lock: Pylock,
+    project: UvProject,
+    *,
+    probe: Probe,
+    preferred: Mapping[str, Version],
+    reader: OfferReader | None,
+    report: Reporter,
+) -> Settled:
+    """Read what the named packages' index pages offer, then raise and explain (heldback)."""
+    from envlock import heldback  # noqa: PLC0415 - see the module note
+    from envlock.resolve import direct_requirements  # noqa: PLC0415
+
+    if reader is None:
+        from envlock.io import pages  # noqa: PLC0415
+
+        reader = pages.PageReader()
+    wire = {n: project.wire_url(i) for n, i in heldback.named_indexes(spec, lock).items()}
+    read = reader.offers(sorted((u, n) for n, u in wire.items()), project.auth_for) if wire else {}
+    targets, notes = heldback.targets(
+        spec,
+        {n: read[(u, n)] for n, u in wire.items()},
+        preferred=preferred,
+        exempt=frozenset(project.routed),
+    )
+    direct = heldback.names_of(direct_requirements(spec, selection))
+    settled = heldback.settle(lock, spec.packages, targets, probe, direct=direct, report=report)
+    return replace(settled, notes=(*notes, *settled.notes))
 
 
 # pypi.org lists a sha256 for every file it serves (PEP 503/691), so its pages are not re-read.
@@ -256,15 +382,17 @@ def _check_index_hashes(
     policy: HashMissing,
     report: Reporter,
     reader: IndexReader | None = None,
-) -> list[str]:
+) -> tuple[Pylock, list[str]]:
     """Every hash in the lock must be one its index listed (uv silently computes one by
     downloading a file listed without any); ``policy`` says what to do about the others.
-    ``reader`` reads the listings (default: the real indexes, envlock.io.pages.PageReader)."""
+    ``reader`` reads the listings (default: the real indexes, envlock.io.pages.PageReader).
+    Returns the lock (with the sha256 of a file uv knew only a weaker hash of, such as an
+    index's md5, once downloaded) and the warnings."""
     wanted = sorted(
         {(p.index, p.name) for p in lock.packages if p.index and p.index.rstrip("/") != _PYPI}
     )
     if not wanted:
-        return []
+        return lock, []
     from envlock.io import download, pages  # noqa: PLC0415 - only for non-PyPI indexes
     from envlock.wheels import artifact_key  # noqa: PLC0415
 
@@ -294,7 +422,7 @@ def _check_index_hashes(
             if not pages.vouched(listed):
                 unlisted.append(artifact)
     if not unlisted:
-        return []
+        return lock, []
     urls = "\n".join(redact_url(a.url or "") for a in unlisted)
     if policy is HashMissing.REFUSE:
         raise HashMismatchError(
@@ -314,14 +442,39 @@ def _check_index_hashes(
                 sha256=a.hashes.get("sha256", ""),
                 size=a.size,
                 dest=Path(tmp) / a.filename,
+                also=tuple((k, v) for k, v in a.hashes.items() if k != "sha256"),
             )
             for a in unlisted
         ]
         download.download_all(items, auth=project.auth_for, progress=report)
-    return [
-        f"{len(unlisted)} hash(es) were computed by downloading (their index lists none); "
-        f"they match what uv computed:\n{urls}"
+        found = {i.url: files.file_sha256(i.dest).hex() for i in items if not i.sha256}
+    checked = "they match what uv computed" if not found else "each matches the hash it listed"
+    return _with_sha256(lock, found), [
+        f"{len(unlisted)} hash(es) were computed by downloading (their index lists no "
+        f"sha256); {checked}:\n{urls}"
     ]
+
+
+def _with_sha256(lock: Pylock, found: Mapping[str, str]) -> Pylock:
+    """The lock with each artifact in ``found`` (URL -> sha256) given that sha256 as well."""
+    if not found:
+        return lock
+
+    def pinned(artifact: PackageWheel | PackageSdist) -> dict[str, str]:
+        digest = found.get(artifact.url or "")
+        return {**artifact.hashes, "sha256": digest} if digest else dict(artifact.hashes)
+
+    return replace(
+        lock,
+        packages=[
+            replace(
+                p,
+                wheels=[replace(w, hashes=pinned(w)) for w in p.wheels] if p.wheels else p.wheels,
+                sdist=replace(p.sdist, hashes=pinned(p.sdist)) if p.sdist else None,
+            )
+            for p in lock.packages
+        ],
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,11 +494,12 @@ def lock(
     report: Reporter = _quiet,
     hash_missing: HashMissing = HashMissing.REFUSE,
     index_reader: IndexReader | None = None,
+    offer_reader: OfferReader | None = None,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (see _lock_spec); two runs on one spec take turns.
 
-    ``index_reader`` reads the project pages of the lock's hash check (default: the real
-    indexes); tests pass a fake."""
+    ``index_reader`` reads the project pages of the lock's hash check, ``offer_reader`` what
+    the named packages' pages offer (default: the real indexes); tests pass fakes."""
     if lock_path is not None:
         _validate_lock_path(lock_path)
     if not spec_path.is_file():
@@ -361,6 +515,7 @@ def lock(
             report=report,
             hash_missing=hash_missing,
             index_reader=index_reader,
+            offer_reader=offer_reader,
         )
 
 
@@ -375,6 +530,7 @@ def _lock_spec(
     report: Reporter = _quiet,
     hash_missing: HashMissing = HashMissing.REFUSE,
     index_reader: IndexReader | None = None,
+    offer_reader: OfferReader | None = None,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (or pylock.<variant>.toml for each [variants.<name>]).
 
@@ -403,6 +559,7 @@ def _lock_spec(
                     report=report,
                     hash_missing=hash_missing,
                     index_reader=index_reader,
+                    offer_reader=offer_reader,
                 ),
             )
         )
@@ -437,6 +594,7 @@ def _lock_spec(
                 also_prefer=[*(r.lock for r in results), *previous],
                 write=False,
                 index_reader=index_reader,
+                offer_reader=offer_reader,
             )
         )
     by_name = dict(zip(names, results, strict=True))
@@ -449,6 +607,7 @@ def _lock_spec(
         report=report,
         hash_missing=hash_missing,
         index_reader=index_reader,
+        offer_reader=offer_reader,
     )
     # All variants or none: nothing is written until every variant has locked, and then
     # every file is staged before any is renamed into place.
@@ -499,6 +658,7 @@ def _align(
     report: Reporter,
     hash_missing: HashMissing = HashMissing.REFUSE,
     index_reader: IndexReader | None = None,
+    offer_reader: OfferReader | None = None,
 ) -> list[str]:
     """Second pass: move each variant to the lowest version of a package another variant
     chose (the most constrained one usually cannot move up); explain what still differs."""
@@ -529,6 +689,7 @@ def _align(
                 hash_missing=hash_missing,
                 write=False,
                 index_reader=index_reader,
+                offer_reader=offer_reader,
             )
     warnings = []
     for package, versions in misaligned(locks()).items():
@@ -548,6 +709,7 @@ def _align(
                     force=True,
                     write=False,
                     index_reader=index_reader,
+                    settle_named=False,
                 )
                 why = "uv preferred another version; pin it in [packages] to align"
             except ResolutionError as exc:

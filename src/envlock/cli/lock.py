@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
 from envlock import api
-from envlock.cli._app import LockOption, OldLockOption, SpecOption, _progress, app, err
+from envlock.cli._app import LockOption, OldLockOption, SpecOption, _progress, app, err, out
+from envlock.errors import UsageError
 from envlock.spec import SPEC_FILENAME
-
-if TYPE_CHECKING:
-    pass
 
 
 @app.command()
@@ -51,6 +50,14 @@ def lock(
             "nothing) or download (stream and hash it: trust on first use).",
         ),
     ] = api.HashMissing.REFUSE,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Also print the result to stdout as JSON: each lock written, the named "
+            "packages raised and those held back (by what, through which requirement).",
+        ),
+    ] = False,
 ) -> None:
     """Resolve torchenv.toml into a hash-pinned PEP 751 pylock.toml.
 
@@ -61,7 +68,17 @@ def lock(
     With nothing changed since the last lock, nothing is re-resolved. After a spec change,
     every package keeps its locked version where it can; --upgrade and --upgrade-package
     allow newer ones. The lock is written atomically: on any error the old one stays.
+
+    The packages [packages] names come first: one uv held below the newest version that
+    resolves is raised (re-resolved with a lower bound, never lowering another named
+    package), and each one still below the newest its index offers is listed with the
+    package and requirement that hold it back.
     """
+    if check and as_json:
+        raise UsageError(
+            "--json reports what a lock run did; --check only reports freshness",
+            hint="Drop --json (`envlock lock --check` exits 0 when fresh, 1 when stale).",
+        )
     if check:
         for result in api.check(spec, lock_path, variant=variant):
             err.print(result.reason)
@@ -86,5 +103,39 @@ def lock(
         if outcome.selection is not None:
             err.print(outcome.selection.explanation)
         err.print(f"Wrote {outcome.lock_path} ({count} packages, every artifact sha256-pinned).")
+        _print_settled(outcome)
     for warning in run.warnings:
         err.print(f"warning: {warning}")
+    if as_json:
+        out.print(json.dumps(_run_json(run), indent=2))
+
+
+def _print_settled(outcome: api.LockResult) -> None:
+    from envlock.heldback import describe_held_back, describe_raised  # noqa: PLC0415
+
+    settled = outcome.settled
+    if settled is None:
+        return
+    for raised in settled.raised:
+        err.print(describe_raised(raised))
+    for held in settled.held_back:
+        err.print(describe_held_back(held))
+    for note in settled.notes:
+        err.print(f"note: {note}")
+
+
+def _run_json(run: api.LockRun) -> dict[str, Any]:
+    from envlock.heldback import settled_json  # noqa: PLC0415
+
+    return {
+        "locks": [
+            {
+                "lock": str(r.lock_path),
+                "changed": r.changed,
+                "packages": len(r.lock.packages),
+                **settled_json(r.settled),
+            }
+            for r in run.results
+        ],
+        "warnings": [w for r in run.results for w in r.warnings] + list(run.warnings),
+    }

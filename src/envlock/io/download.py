@@ -19,13 +19,21 @@ _CHUNK = 1 << 20
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Download:
     url: str
-    sha256: str
+    sha256: str  # "" when no sha256 is known yet: the download is trusted on first use
     size: int | None
     dest: Path
+    also: tuple[tuple[str, str], ...] = ()  # other (algorithm, digest) the file must match
 
 
 def _sha256_of(path: Path) -> str:
     return file_sha256(path).hex()
+
+
+def _digest_of(path: Path, algorithm: str) -> str:
+    import hashlib  # noqa: PLC0415 - only for an index that lists a weaker hash (md5)
+
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def _fetch(
@@ -67,13 +75,16 @@ def _fetch(
             hint="The artifact changed since it was locked; do not use it.",
         )
     actual = _sha256_of(part)
-    if actual != item.sha256:
-        part.unlink()
-        raise HashMismatchError(
-            f"{item.dest.name} does not match the sha256 in the lock",
-            hint="The artifact changed since it was locked (republished or tampered).",
-            detail=f"expected {item.sha256}\nfound    {actual}",
-        )
+    expected = [("sha256", item.sha256, actual)] if item.sha256 else []
+    expected += [(name, digest, _digest_of(part, name)) for name, digest in item.also]
+    for name, digest, found in expected:
+        if found != digest.lower():
+            part.unlink()
+            raise HashMismatchError(
+                f"{item.dest.name} does not match the {name} in the lock",
+                hint="The artifact changed since it was locked (republished or tampered).",
+                detail=f"expected {digest}\nfound    {found}",
+            )
     part.replace(item.dest)
     return True
 

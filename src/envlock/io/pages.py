@@ -11,12 +11,14 @@ import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from envlock import urls
 from envlock.errors import IndexUnavailableError
+from envlock.heldback import Offer, Offers
 from envlock.io import http
 from envlock.io.ports import AuthFor, Listing
 from envlock.urls import redact_url
@@ -31,12 +33,14 @@ class _Anchors(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.hrefs: list[str] = []
+        self.attributes: list[dict[str, str | None]] = []  # each anchor's, beside its href
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
             href = dict(attrs).get("href")
             if href:
                 self.hrefs.append(href)
+                self.attributes.append(dict(attrs))
 
 
 def _filename(href: str, page_url: str) -> str:
@@ -62,6 +66,59 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> Listing:
         algorithm, _, digest = fragment.partition("=")
         listing[artifact_key(_filename(href, page_url))] = {algorithm: digest} if digest else {}
     return listing
+
+
+def _stamp(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def parse_offers(body: bytes, content_type: str, page_url: str) -> tuple[Offer, ...]:
+    """The files a project page offers, with Requires-Python, yanked and upload time (PEP 503
+    data-requires-python / data-yanked, PEP 691/700 JSON); raises ValueError if unreadable."""
+    if content_type.split(";", maxsplit=1)[0].strip() == JSON_TYPE:
+        return tuple(
+            Offer(
+                filename=str(entry["filename"]),
+                requires_python=str(entry.get("requires-python") or "") or None,
+                yanked=bool(entry.get("yanked")),
+                upload_time=_stamp(entry.get("upload-time")),
+            )
+            for entry in json.loads(body)["files"]
+        )
+    parser = _Anchors()
+    parser.feed(body.decode("utf-8"))
+    parser.close()
+    return tuple(
+        Offer(
+            filename=_filename(href, page_url),
+            requires_python=attributes.get("data-requires-python") or None,
+            yanked="data-yanked" in attributes,
+            upload_time=_stamp(attributes.get("data-upload-time")),
+        )
+        for href, attributes in zip(parser.hrefs, parser.attributes, strict=True)
+    )
+
+
+def fetch_offers(
+    index_url: str, project: str, auth: tuple[str, str] | None, *, client: http.Client
+) -> Offers:
+    """What a project page offers, or (never raising) why it could not be read: the held-back
+    report is advice, and a page uv already read successfully is no reason to fail a lock."""
+    page_url = urls.page_url(index_url, project)
+    try:
+        status, body, content_type = _get(page_url, auth, client)
+        if status != 200:
+            return f"{redact_url(page_url)} answered HTTP {status}"
+        return parse_offers(body, content_type, page_url)
+    except http.TransportError as exc:
+        return f"could not read {redact_url(page_url)}: {exc.reason}"
+    except OSError as exc:
+        return f"could not read {redact_url(page_url)}: {exc.strerror or type(exc).__name__}"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{redact_url(page_url)} is not a readable project page ({type(exc).__name__})"
 
 
 def vouched(hashes: Mapping[str, str]) -> bool:
@@ -134,6 +191,20 @@ class PageReader:
         ):
             futures = {
                 key: pool.submit(fetch_listing, key[0], key[1], auth(key[0]), client=client)
+                for key in wanted
+            }
+            return {key: future.result() for key, future in futures.items()}
+
+    def offers(
+        self, wanted: Sequence[tuple[str, str]], auth: AuthFor
+    ) -> dict[tuple[str, str], Offers]:
+        """(index URL, project) -> the files its page offers (or why it could not be read)."""
+        with (
+            http.Client(timeout=http.timeout_s(30)) as client,
+            ThreadPoolExecutor(max_workers=self.workers) as pool,
+        ):
+            futures = {
+                key: pool.submit(fetch_offers, key[0], key[1], auth(key[0]), client=client)
                 for key in wanted
             }
             return {key: future.result() for key, future in futures.items()}

@@ -1,0 +1,113 @@
+"""The digest a container registry serves for an image tag (Docker Registry HTTP API v2).
+
+``GET /v2/<repository>/manifests/<tag>`` with the manifest media types a multi-platform image
+has (an OCI index or a Docker manifest list), anonymous bearer tokens the way Docker Hub hands
+them out (``WWW-Authenticate: Bearer realm=…,service=…,scope=…``), and the digest from
+``Docker-Content-Digest``, else the sha256 of the manifest bytes as served (which is what a
+digest is). Used by `envlock lock` to record base image digests; a registry that cannot be
+reached is an IndexUnavailableError the caller turns into a note: a digest is never invented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
+
+from envlock.errors import IndexUnavailableError
+from envlock.io import http
+from envlock.urls import redact_url
+
+# Docker Hub's registry; ENVLOCK_DOCKER_REGISTRY points elsewhere (a mirror), "off" disables.
+DOCKER_HUB = "https://registry-1.docker.io"
+_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def registry_url(environ: Mapping[str, str]) -> str | None:
+    """The registry to ask, or None when ENVLOCK_DOCKER_REGISTRY=off."""
+    value = environ.get("ENVLOCK_DOCKER_REGISTRY", "").strip()
+    if value.lower() in ("off", "none", "0", "false"):
+        return None
+    return (value or DOCKER_HUB).rstrip("/")
+
+
+def _split(reference: str) -> tuple[str, str]:
+    name, _, tag = reference.rpartition(":")
+    if "/" not in name:
+        name = f"library/{name}"  # Docker Hub's official images
+    return name, tag
+
+
+def _token(client: http.Client, challenge: str, repository: str) -> str:
+    fields = dict(_CHALLENGE.findall(challenge))
+    realm = fields.pop("realm", "")
+    if not realm.startswith(("https://", "http://")):
+        raise IndexUnavailableError(
+            "the registry asked for a token without saying where to get it",
+            hint="Pass the digest yourself: [docker] digests in torchenv.toml.",
+        )
+    fields.setdefault("scope", f"repository:{repository}:pull")
+    with client.get(f"{realm}?{urlencode(fields)}") as response:
+        body = response.read()
+        if response.status != 200:
+            raise IndexUnavailableError(
+                f"the registry's token service answered HTTP {response.status}",
+                hint="Pass the digest yourself: [docker] digests in torchenv.toml.",
+            )
+    try:
+        data = json.loads(body)
+        token = data.get("token") or data.get("access_token")
+    except (ValueError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        raise IndexUnavailableError(
+            "the registry's token service sent no token",
+            hint="Pass the digest yourself: [docker] digests in torchenv.toml.",
+        )
+    return token
+
+
+def image_digest(reference: str, *, registry: str, timeout: float = 10.0) -> str | None:
+    """The sha256 digest ``registry`` serves for ``reference`` (name:tag); None when the
+    registry has no such tag. IndexUnavailableError when it cannot be asked."""
+    repository, tag = _split(reference)
+    url = f"{registry}/v2/{quote(repository)}/manifests/{quote(tag)}"
+    headers = {"Accept": _ACCEPT}
+    try:
+        with http.Client(timeout=timeout) as client:
+            for attempt in range(2):
+                with client.get(url, headers=headers) as response:
+                    body = response.read()
+                    status = response.status
+                    challenge = response.header("WWW-Authenticate")
+                    digest = response.header("Docker-Content-Digest")
+                if status == 401 and attempt == 0 and challenge.lower().startswith("bearer "):
+                    headers["Authorization"] = "Bearer " + _token(client, challenge, repository)
+                    continue
+                break
+    except http.TransportError as exc:
+        raise IndexUnavailableError(
+            f"the registry {redact_url(registry)} could not be reached: {exc.reason}",
+            hint=http.UNTRUSTED_HINT if exc.untrusted else "Check the network, then run it again.",
+        ) from None
+    if status == 404:
+        return None
+    if status != 200:
+        raise IndexUnavailableError(
+            f"the registry {redact_url(registry)} answered HTTP {status} for {reference}",
+            hint="Check that the image tag exists there.",
+        )
+    if _DIGEST.fullmatch(digest or ""):
+        return digest
+    return "sha256:" + hashlib.sha256(body).hexdigest()

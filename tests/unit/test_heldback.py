@@ -1,0 +1,345 @@
+"""envlock.heldback: what an index offers for a lock, the raising search over a fake uv, and
+who holds a package back according to uv's explanation (pages.parse_offers feeds it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+from packaging.pylock import Pylock
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from envlock.errors import ResolutionError
+from envlock.heldback import (
+    PREVIOUS_LOCK,
+    SPEC_FILE,
+    Offer,
+    Target,
+    describe_held_back,
+    explain,
+    offered_versions,
+    settle,
+)
+from envlock.io.pages import JSON_TYPE, parse_offers
+from envlock.spec import parse_spec_text
+from tests.unit.data import lock, package, wheel
+
+SPEC = """\
+[env]
+python = "3.11"
+platforms = {platforms}
+[torch]
+version = "2.6"
+cuda = "cpu"
+"""
+
+
+def _spec(platforms: str = '["linux-x86_64"]') -> object:
+    return parse_spec_text(SPEC.format(platforms=platforms))
+
+
+def _pure(name: str, version: str) -> dict[str, object]:
+    module = name.replace("-", "_")
+    return package(name, version, wheel(f"https://f/{module}-{version}-py3-none-any.whl"))
+
+
+def _offer(filename: str, **extra: object) -> Offer:
+    return Offer(filename=filename, **extra)  # type: ignore[arg-type]
+
+
+LINUX = "d-{v}-cp311-cp311-manylinux_2_17_x86_64.whl"
+MAC = "d-{v}-py3-none-macosx_11_0_arm64.whl"
+OFFERS = {
+    "newest-first": ([_offer(LINUX.format(v=v)) for v in ("1.0", "3.0", "2.0")], {}, "3.0 2.0 1.0"),
+    "yanked": (
+        [_offer(LINUX.format(v="1.0")), _offer(LINUX.format(v="2.0"), yanked=True)],
+        {},
+        "1.0",
+    ),
+    "python-3.12-only": (
+        [_offer(LINUX.format(v="1.0")), _offer("d-2.0-py3-none-any.whl", requires_python=">=3.12")],
+        {},
+        "1.0",
+    ),
+    "a-patch-floor-the-minor-does-not-cover": (
+        [_offer("d-2.0-py3-none-any.whl", requires_python=">=3.11.4")],
+        {},
+        "",
+    ),
+    "other-python-tag": ([_offer("d-2.0-cp312-cp312-manylinux_2_17_x86_64.whl")], {}, ""),
+    "sdist-builds-anywhere": ([_offer("d-2.0.tar.gz")], {}, "2.0"),
+    "prereleases-listed": ([_offer("d-3.0rc1-py3-none-any.whl")], {}, "3.0rc1"),
+    "one-platform-of-two": (
+        [_offer(LINUX.format(v="2.0")), _offer(LINUX.format(v="1.0")), _offer(MAC.format(v="1.0"))],
+        {"platforms": '["linux-x86_64", "macos-arm64"]'},
+        "1.0",
+    ),
+    "marker-limits-the-platforms": (
+        [_offer(LINUX.format(v="2.0"))],
+        {"platforms": '["linux-x86_64", "macos-arm64"]', "marker": "sys_platform == 'linux'"},
+        "2.0",
+    ),
+    "uploaded-after-the-cutoff": (
+        [
+            _offer("d-1.0-py3-none-any.whl", upload_time=datetime(2025, 1, 1, tzinfo=UTC)),
+            _offer("d-2.0-py3-none-any.whl", upload_time=datetime(2025, 9, 1, tzinfo=UTC)),
+            _offer("d-3.0-py3-none-any.whl"),  # no upload time: uv drops it under a cut-off
+        ],
+        {"cutoff": datetime(2025, 6, 1, tzinfo=UTC)},
+        "1.0",
+    ),
+}
+
+
+@pytest.mark.parametrize(("offers", "options", "expected"), OFFERS.values(), ids=OFFERS.keys())
+def test_offered_versions(offers: list[Offer], options: dict[str, str], expected: str) -> None:
+    spec = _spec(options.get("platforms", '["linux-x86_64"]'))
+    marker = options.get("marker")
+    requirement = Requirement(f"d; {marker}" if marker else "d")
+    cutoff = options.get("cutoff")
+    found = offered_versions(offers, spec=spec, requirement=requirement, cutoff=cutoff)  # type: ignore[arg-type]
+    assert " ".join(map(str, found)) == expected
+
+
+# ---------------------------------------------------------------------------------------
+# the search, over a fake uv: d resolves up to ``best``; p is another named package
+
+D_VERSIONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "8.0", "9.0")
+WHY = (
+    "cause: Because d>=9.0 depends on hub>=2 and all versions of p depend on hub<2, we can "
+    "conclude that d>=9.0 and all versions of p are incompatible.\n"
+    "And because your project depends on d>=9.0 and p==1.0, we can conclude that your "
+    "project's requirements are unsatisfiable."
+)
+
+
+def _lock(d: str, p: str = "1.0") -> Pylock:
+    return lock(_pure("d", d), _pure("p", p))
+
+
+class FakeUv:
+    """Resolves d to the newest version <= ``best`` its requirement allows (or refuses, with
+    WHY); records every request; ``p_after`` is what it locks p at (a trade when lower)."""
+
+    def __init__(self, best: str, p_after: str = "1.0") -> None:
+        self.best, self.p_after = Version(best), p_after
+        self.asked: list[dict[NormalizedName, str]] = []
+
+    def __call__(self, packages: tuple[Requirement, ...]) -> Pylock:
+        asked = {canonicalize_name(r.name): r for r in packages}
+        self.asked.append({n: str(r.specifier) for n, r in asked.items()})
+        fits = [v for v in map(Version, D_VERSIONS) if asked["d"].specifier.contains(v)]
+        fits = [v for v in fits if v <= self.best]
+        if not fits:
+            raise ResolutionError("no set of packages satisfies torchenv.toml", detail=WHY)
+        return _lock(str(max(fits)), self.p_after)
+
+
+DIRECT = frozenset({canonicalize_name("d"), canonicalize_name("p"), canonicalize_name("torch")})
+
+
+def _targets(*, preferred: str | None = None, d: str = "d") -> list[Target]:
+    offered = tuple(Version(v) for v in reversed(D_VERSIONS))
+    return [
+        Target(
+            name=canonicalize_name("d"),
+            requirement=Requirement(d),
+            offered=offered,
+            preferred=Version(preferred) if preferred else None,
+        ),
+        Target(
+            name=canonicalize_name("p"),
+            requirement=Requirement("p==1.0"),
+            offered=(Version("1.0"),),
+        ),
+    ]
+
+
+def _settle(uv: FakeUv, targets: Sequence[Target], **options: object):  # type: ignore[no-untyped-def]
+    named = tuple(t.requirement for t in targets)
+    return settle(_lock("1.0"), named, targets, uv, direct=DIRECT, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("best", "resolves"), [("9.0", 1), ("1.0", 2), ("5.0", 4), ("2.0", 5)])
+def test_the_newest_version_that_resolves_is_found_with_few_re_resolves(
+    best: str, resolves: int
+) -> None:
+    uv = FakeUv(best)
+    settled = _settle(uv, _targets())
+    assert str(_lowest_d(settled.lock)) == best
+    assert len(uv.asked) == resolves
+    assert [str(r.now) for r in settled.raised] == ([] if best == "1.0" else [best])
+
+
+def _lowest_d(found: Pylock) -> Version:
+    return min(Version(str(p.version)) for p in found.packages if p.name == "d")
+
+
+def test_every_re_resolve_keeps_the_other_named_packages_at_their_versions() -> None:
+    uv = FakeUv("5.0")
+    _settle(uv, _targets())
+    assert uv.asked[0] == {"d": ">=9.0", "p": "==1.0,>=1.0"}
+
+
+def test_a_raise_that_lowers_another_named_package_is_refused() -> None:
+    uv = FakeUv("5.0", p_after="0.9")
+    settled = _settle(uv, _targets())
+    assert settled.raised == ()
+    assert _lowest_d(settled.lock) == Version("1.0")
+
+
+def test_the_bound_stops_the_search_and_says_so() -> None:
+    settled = _settle(FakeUv("3.0"), _targets(), budget=2)
+    assert [str(r.now) for r in settled.raised] == ["3.0"]  # the best it saw
+    assert settled.notes == (
+        "d: stopped after 2 re-resolves (envlock's bound); a version between 3.0 and 9.0 may "
+        "resolve too: pin it in [packages] to try",
+    )
+
+
+def test_the_same_answers_give_the_same_result() -> None:
+    assert _settle(FakeUv("5.0"), _targets()) == _settle(FakeUv("5.0"), _targets())
+
+
+def test_what_blocks_the_newest_is_named_with_its_requirement() -> None:
+    (held,) = _settle(FakeUv("5.0"), _targets()).held_back
+    assert (held.locked, held.newest, held.by, held.by_version, held.requirement) == (
+        Version("5.0"),
+        Version("9.0"),
+        "p",
+        Version("1.0"),
+        "hub<2",
+    )
+    assert describe_held_back(held) == "Held back: d 5.0 (newest 9.0) by p 1.0 through hub<2"
+
+
+def test_a_version_the_previous_lock_keeps_is_not_raised_but_reported() -> None:
+    (held,) = _settle(FakeUv("5.0"), _targets(preferred="1.0")).held_back
+    assert (held.locked, held.by, held.requirement) == (Version("1.0"), PREVIOUS_LOCK, "d==1.0")
+    assert (
+        held.detail
+        == "5.0 resolves: `envlock lock -P d` takes it; 9.0 is held back by p 1.0 through hub<2"
+    )
+
+
+def test_the_spec_s_own_pin_is_what_holds_it_back() -> None:
+    uv = FakeUv("9.0")
+    (held,) = _settle(uv, _targets(d="d<4")).held_back
+    assert (held.locked, held.by, held.requirement) == (Version("3.0"), SPEC_FILE, "d<4")
+
+
+# ---------------------------------------------------------------------------------------
+# uv's explanation -> who holds a package back
+
+LOCKED = lock(
+    _pure("transformers", "4.40.0"),
+    _pure("datasets", "5.0.1"),
+    _pure("huggingface-hub", "0.36.2"),
+    _pure("e", "3.0"),
+    _pure("torch", "2.6.0"),
+)
+MESSAGES = {
+    "issue-18": (
+        "datasets",
+        "cause: Because datasets>=5.2.0 depends on huggingface-hub>=1.31.0,<3.0 and "
+        "transformers==4.40.0 depends on huggingface-hub>=0.19.3,<1.0, we can conclude that "
+        "datasets>=5.2.0 and transformers==4.40.0 are incompatible.\n"
+        "       And because your project depends on datasets>=5.2.0 and transformers==4.40.0, "
+        "we can conclude that your project's requirements are unsatisfiable.",
+        ("transformers", "4.40.0", "huggingface-hub>=0.19.3,<1.0"),
+    ),
+    "through-a-chain-with-markers": (
+        "datasets",
+        "Because datasets>=5.2.0 depends on pyarrow>=30 and pyarrow>=30 depends on "
+        "numpy{python_full_version < '3.14'}>=3, and transformers==4.40.0 depends on "
+        "numpy<3, we can conclude that datasets>=5.2.0 cannot be used.",
+        ("transformers", "4.40.0", "numpy<3"),
+    ),
+    "a-named-package-it-would-lower": (
+        "datasets",
+        "Because datasets>=5.2.0 depends on e<3 and your project depends on e>=3.0, we can "
+        "conclude that your project's requirements are unsatisfiable.",
+        ("e", "3.0", "e<3"),
+    ),
+    "the-torch-series": (
+        "datasets",
+        "Because datasets>=5.2.0 depends on torch>=2.7 and your project depends on "
+        "torch>=2.6.dev0,<2.7.dev0, we can conclude that your project's requirements are "
+        "unsatisfiable.",
+        ("torch", "2.6.0", "torch>=2.7"),
+    ),
+    "extras-kept": (
+        "datasets",
+        "Because datasets>=5.2.0 depends on fsspec[http]<=2026.6.0 and transformers==4.40.0 "
+        "depends on fsspec[http]>2027, we can conclude that they are incompatible.",
+        ("transformers", "4.40.0", "fsspec[http]>2027"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "message", "expected"), MESSAGES.values(), ids=MESSAGES.keys())
+def test_explain(name: str, message: str, expected: tuple[str, str, str]) -> None:
+    holder = explain(message, canonicalize_name(name), LOCKED)
+    assert (holder.by, str(holder.by_version), holder.requirement) == expected
+    assert holder.detail.startswith("Because ")
+
+
+def test_an_explanation_without_a_holder_keeps_uv_s_words() -> None:
+    message = (
+        "Because there is no version of datasets>=9 and you require datasets>=9, we can conclude"
+    )
+    holder = explain(message, canonicalize_name("datasets"), LOCKED)
+    assert (holder.by, holder.requirement) == (None, None)
+    assert holder.detail == "Because there is no version of datasets>=9 and you require datasets>=9"
+
+
+# ---------------------------------------------------------------------------------------
+# the project pages envlock reads (io.pages.parse_offers)
+
+
+def test_html_pages_give_requires_python_yanked_and_upload_time() -> None:
+    page = (
+        b'<a href="d-1.0-py3-none-any.whl#sha256=aa" data-requires-python="&gt;=3.12">x</a>'
+        b'<a href="../files/d-2.0.tar.gz" data-yanked="">y</a>'
+        b'<a href="d-3.0-py3-none-any.whl" data-upload-time="2025-06-01T12:00:00.000000Z">z</a>'
+    )
+    offers = parse_offers(page, "text/html", "https://i/simple/d/")
+    assert [(o.filename, o.requires_python, o.yanked) for o in offers] == [
+        ("d-1.0-py3-none-any.whl", ">=3.12", False),
+        ("d-2.0.tar.gz", None, True),
+        ("d-3.0-py3-none-any.whl", None, False),
+    ]
+    assert offers[2].upload_time == datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+def test_json_pages_give_the_same() -> None:
+    page = {
+        "files": [
+            {"filename": "d-1.0-py3-none-any.whl", "requires-python": ">=3.9", "yanked": False},
+            {
+                "filename": "d-2.0-py3-none-any.whl",
+                "yanked": "broken",
+                "upload-time": "2025-06-01T12:00:00Z",
+            },
+        ]
+    }
+    offers = parse_offers(json.dumps(page).encode(), JSON_TYPE, "https://i/simple/d/")
+    assert [(o.requires_python, o.yanked) for o in offers] == [(">=3.9", False), (None, True)]
+    assert offers[1].upload_time == datetime(2025, 6, 1, 12, tzinfo=UTC)
+
+
+def test_a_prerelease_is_not_the_newest_unless_the_spec_asks_for_prereleases() -> None:
+    rc = (Version("10.0rc1"),)
+    for requirement, reported in (("d", "9.0"), ("d>=1.0rc1", "10.0rc1")):
+        target = Target(
+            name=canonicalize_name("d"),
+            requirement=Requirement(requirement),
+            offered=rc + tuple(Version(v) for v in reversed(D_VERSIONS)),
+        )
+        uv = FakeUv("5.0")
+        held = _settle(uv, [target]).held_back
+        assert [str(h.newest) for h in held] == [reported], requirement
