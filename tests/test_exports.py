@@ -256,10 +256,13 @@ def test_dockerfile_install_step_on_a_base_with_torch(
         capture_output=True,
     )
     dockerfile = (fixture_lock / "docker" / "Dockerfile").read_text()
-    check_line = next(line for line in dockerfile.splitlines() if line.startswith("RUN python -c"))
-    snippet = json.loads(check_line.removeprefix("RUN python -c "))
-    ran = subprocess.run([str(python), "-c", snippet], capture_output=True, text=True, check=False)
+    assert '"$py" envlock-check.py base' in dockerfile
+    program = str(fixture_lock / "docker" / "envlock-check.py")
+    ran = subprocess.run(
+        [str(python), program, "base"], capture_output=True, text=True, check=False
+    )
     assert ran.returncode == 0, ran.stderr
+    assert "torch 2.6.0+cu126: the files of torch-2.6.0+cu126-" in ran.stdout, ran.stdout
     pip = [
         str(python),
         "-m",
@@ -287,6 +290,11 @@ def test_dockerfile_install_step_on_a_base_with_torch(
     names = {row["name"].lower() for row in json.loads(listed.stdout)} - {"pip", "setuptools"}
     locked = {line.split(" @ ")[0] for line in full.splitlines() if " @ " in line}
     assert names == locked
+    smoke = subprocess.run(
+        [str(python), program, "smoke"], capture_output=True, text=True, check=False
+    )
+    assert smoke.returncode == 0, smoke.stderr
+    assert "imports ok: numpy, six" in smoke.stdout, smoke.stdout
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,7 +337,8 @@ def test_dockerfile_valid_user_is_created_and_lint_clean(golden_dir: Path, cli: 
     result = cli("export", "dockerfile", "-o", "docker", "--user", "ml_team-1.x")
     assert result.code == 0, result.stderr
     dockerfile = (golden_dir / "docker" / "Dockerfile").read_text()
-    assert "--shell /bin/bash ml_team-1.x\nUSER 1000\n" in dockerfile
+    assert "--shell /bin/bash ml_team-1.x; fi" in dockerfile
+    assert "\nUSER 1000\n" in dockerfile
     lint = _hadolint(golden_dir / "docker" / "Dockerfile")
     assert lint.returncode == 0, lint.stdout + lint.stderr
 

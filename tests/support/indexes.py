@@ -144,6 +144,7 @@ class _ServerState:
     tampered: dict[str, bool] = field(default_factory=dict)  # filename -> resized
     delays: dict[str, float] = field(default_factory=dict)
     mangles: dict[str, Mangle] = field(default_factory=dict)
+    ranges: bool = True  # answer Range requests with 206 (False: the whole file, as some do)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -248,9 +249,34 @@ class _Handler(BaseHTTPRequestHandler):
             data = target.read_bytes()
             if target.name in tampered:
                 data = _tampered(data, resized=tampered[target.name])
+            wanted = _byte_range(self.headers.get("Range"), len(data))
+            with self.server.state.lock:
+                ranges = self.server.state.ranges
+            if wanted is not None and ranges and not head:
+                start, end = wanted
+                self.send_response(206)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+                self.send_header("Content-Length", str(end - start + 1))
+                self.end_headers()
+                self.wfile.write(data[start : end + 1])
+                return
             self._send(200, data, "application/octet-stream", head)
             return
         self._send(missing, b"not found", "text/plain", head)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One `bytes=a-b`, `bytes=a-` or `bytes=-n` range, clamped; None for none or others."""
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header or "")
+    if match is None or match.groups() == ("", "") or size == 0:
+        return None
+    first, last = match.groups()
+    if not first:
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(size - 1, int(last)) if last else size - 1
+    return (start, end) if start <= end else None
 
 
 def _tampered(data: bytes, *, resized: bool) -> bytes:
@@ -362,6 +388,11 @@ class IndexServer:
         files, the same size unless ``resized`` (see _tampered)."""
         with self._server.state.lock:
             self._server.state.tampered[filename] = resized
+
+    def refuse_ranges(self, refuse: bool = True) -> None:
+        """Answer Range requests with the whole file (200), as some mirrors do."""
+        with self._server.state.lock:
+            self._server.state.ranges = not refuse
 
     def delay(self, path_prefix: str, seconds: float) -> None:
         """Stall responses under a path (at most 30 s each); 0 removes the stall."""

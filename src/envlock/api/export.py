@@ -16,6 +16,7 @@ from envlock.lockfile import LockMeta
 from envlock.spec import Platform
 
 if TYPE_CHECKING:
+    from envlock.materialise.image_check import Provided
     from envlock.materialise.select import Selected
 
 
@@ -94,9 +95,94 @@ def export_conda(
 class DockerExport:
     dockerfile: str
     requirements: str
+    dockerignore: str
+    check: str  # envlock-check.py
     base: str
     official: bool
     note: str  # why the official image was or was not used
+    run: str  # how to run the image
+    proofs: tuple[str, ...] = ()  # what the build can prove of the base's torch, and what not
+
+    def files(self) -> dict[str, str]:
+        """The build context envlock writes, by file name."""
+        from envlock.materialise.exports import CHECK_FILE  # noqa: PLC0415
+
+        return {
+            "Dockerfile": self.dockerfile,
+            "requirements.txt": self.requirements,
+            CHECK_FILE: self.check,
+            ".dockerignore": self.dockerignore,
+        }
+
+
+def _record_cache(environ: Mapping[str, str]) -> Path:
+    from envlock.io.uv import cache_dir  # noqa: PLC0415
+
+    return cache_dir(environ).parent / "records"
+
+
+def _provided_proofs(
+    lock_path: Path, provided: Sequence[Selected]
+) -> tuple[list[Provided], list[str]]:
+    """What the base image must hold, with the RECORD digest of each locked [torch]-table
+    wheel (read by HTTP Range, cached by sha256); where a wheel cannot be read, why."""
+    import os  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    from envlock.api.project import _index_auth  # noqa: PLC0415
+    from envlock.errors import EnvlockError  # noqa: PLC0415
+    from envlock.family import TORCH_TABLE  # noqa: PLC0415
+    from envlock.io.wheelzip import wheel_record  # noqa: PLC0415
+    from envlock.materialise.image_check import Provided, record_digest  # noqa: PLC0415
+    from envlock.urls import redact_url  # noqa: PLC0415
+
+    auth = _index_auth(os.environ)
+    cache = _record_cache(os.environ)
+    result: list[Provided] = []
+    notes: list[str] = []
+    for item in provided:
+        if item.name not in TORCH_TABLE:
+            continue
+        record: str | None = None
+        unread = ""
+        if item.is_wheel:
+            try:
+                text, how = wheel_record(
+                    item.url, sha256=item.sha256, cache=cache, auth=auth(item.url)
+                )
+                record = record_digest(text, wheel=True)
+                notes.append(f"{item.filename}: RECORD read ({how}); the build compares files")
+            except (EnvlockError, zipfile.BadZipFile, OSError) as exc:
+                reason = exc.message if isinstance(exc, EnvlockError) else str(exc)
+                unread = f"the locked wheel could not be read at export time: {reason}"
+                notes.append(f"{redact_url(item.filename)}: {unread}")
+        result.append(
+            Provided(
+                name=item.name,
+                version=item.version.split("+", 1)[0],
+                module=item.name,
+                wheel=item.filename,
+                record=record,
+                unread=unread,
+            )
+        )
+    return result, notes
+
+
+def _spec_names(lock_path: Path) -> tuple[str, ...]:
+    """The packages torchenv.toml beside the lock names ([packages]), when it is there."""
+    from envlock.api.project import read_spec  # noqa: PLC0415
+    from envlock.errors import EnvlockError  # noqa: PLC0415
+    from envlock.spec import SPEC_FILENAME  # noqa: PLC0415
+
+    spec_path = lock_path.parent / SPEC_FILENAME
+    if not spec_path.is_file():
+        return ()
+    try:
+        spec = read_spec(spec_path)
+    except EnvlockError:
+        return ()
+    return tuple(sorted(spec.package_names))
 
 
 def export_dockerfile(
@@ -108,14 +194,18 @@ def export_dockerfile(
     user: str = "envlock",
     allow_root: bool = False,
     base_digest: str | None = None,
+    jupyter: bool = False,
 ) -> DockerExport:
-    """A Dockerfile extending the official pytorch/pytorch image when one matches the lock."""
-    from envlock.channels import parse_variant  # noqa: PLC0415 - see the module note
+    """A Dockerfile extending the official pytorch/pytorch image when one matches the lock,
+    with the envlock-check.py its build runs and a .dockerignore."""
+    from envlock.channels import VariantKind, parse_variant  # noqa: PLC0415 - see the module note
     from envlock.materialise.exports import (  # noqa: PLC0415
         docker_user,
         official_image,
+        provided,
         render_dockerfile,
     )
+    from envlock.materialise.image_check import check_program  # noqa: PLC0415
 
     user_name = docker_user(user, allow_root=allow_root)
     if base_digest is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", base_digest):
@@ -130,14 +220,19 @@ def export_dockerfile(
             f"Docker images are Linux; {target.value} cannot be exported as a Dockerfile",
             hint="Pass --platform linux-x86_64 (or linux-aarch64).",
         )
+    names = {s.name for s in chosen}
+    if jupyter and "jupyterlab" not in names:
+        raise MaterialiseError(
+            f"--jupyter needs JupyterLab in the lock, and {lock_path.name} has none",
+            hint='Add jupyterlab = "*" to [packages] in torchenv.toml and run `envlock lock`: '
+            "the image then runs the locked JupyterLab, never an unpinned one.",
+        )
     torch = next((s for s in chosen if s.name == TORCH), None)
     image, why_not = (None, "the lock has no torch")
+    variant = parse_variant(meta.variant)
     if torch is not None:
         image, why_not = official_image(
-            load_channels(),
-            torch_version=torch.version,
-            variant=parse_variant(meta.variant),
-            python=meta.python,
+            load_channels(), torch_version=torch.version, variant=variant, python=meta.python
         )
     if base == "official" and image is None:
         raise MaterialiseError(
@@ -147,6 +242,9 @@ def export_dockerfile(
     if base == "python":
         image = None
         why_not = "--base python"
+    digest = base_digest
+    if digest is None and image is not None and torch is not None:
+        digest = meta.images.get(image.tag(flavor))
     how = "See the Build/Run lines below."
     plan = render_dockerfile(
         chosen,
@@ -154,8 +252,19 @@ def export_dockerfile(
         image=image,
         flavor=flavor,
         user=user_name,
-        base_digest=base_digest,
+        base_digest=digest,
         header=_header(lock_path, target, meta, how),
+        jupyter=jupyter,
+    )
+    held, proofs = _provided_proofs(lock_path, provided(chosen)) if plan.official else ([], [])
+    cuda = variant.version_text if variant.kind is VariantKind.CUDA else None
+    imports = sorted({*_spec_names(lock_path)} & names - {TORCH})
+    check = check_program(
+        python=meta.python,
+        cuda=cuda if torch is not None else None,
+        provided=held,
+        imports=imports,
+        locked_torch=torch.version if torch is not None else None,
     )
     note = (
         f"extends the official {plan.base}; installs {plan.requirements.count(' @ ')} packages "
@@ -166,9 +275,13 @@ def export_dockerfile(
     return DockerExport(
         dockerfile=plan.dockerfile,
         requirements=plan.requirements,
+        dockerignore=plan.dockerignore,
+        check=check,
         base=plan.base,
         official=plan.official,
         note=note,
+        run=plan.run,
+        proofs=tuple(proofs),
     )
 
 

@@ -132,16 +132,30 @@ def export_dockerfile(
         typer.Option("--allow-root", help="Allow --user root: the image then runs as root."),
     ] = False,
     base_digest: Annotated[
-        str | None, typer.Option(help="Pin FROM by digest (sha256:...).")
+        str | None,
+        typer.Option(
+            help="Pin FROM by this digest (sha256:...). Default: the digest the lock recorded "
+            "for the base image, if any."
+        ),
     ] = None,
+    jupyter: Annotated[
+        bool,
+        typer.Option(
+            "--jupyter",
+            help="Run the lock's JupyterLab (EXPOSE 8888, bound to 0.0.0.0, token required).",
+        ),
+    ] = False,
     force: ForceOption = False,
 ) -> None:
     """Dockerfile (+ the hashed requirements it installs), never tagged `latest`.
 
     With an official base (pytorch/pytorch:<torch>-cuda<X.Y>-cudnn<N>-<flavor>), the build
-    first checks that the image's Python, torch and CUDA equal the lock's, then installs only
-    what the image lacks with --require-hashes --no-deps, runs pip check and switches to a
-    non-root user.
+    first checks that the image's Python, torch and CUDA equal the lock's (and torch's files
+    the locked wheel's RECORD), then installs only what the image lacks with --require-hashes
+    --no-deps into the image's own Python (python3 or python; PEP 668 allowed for that step),
+    runs pip check, switches to a non-root user (uid 1000, reusing one the image has) and
+    last imports torch and the spec's packages. Writes Dockerfile, requirements.txt,
+    envlock-check.py and .dockerignore into --output.
     """
     lock_path = _with_variant(lock_path, variant)
     result = api.export_dockerfile(
@@ -152,11 +166,12 @@ def export_dockerfile(
         user=user,
         allow_root=allow_root,
         base_digest=base_digest,
+        jupyter=jupyter,
     )
-    api.write_output_dir(
-        output,
-        {"Dockerfile": result.dockerfile, "requirements.txt": result.requirements},
-        lock_path=lock_path,
-        force=force,
-    )
-    err.print(f"Wrote {output / 'Dockerfile'} and {output / 'requirements.txt'}: {result.note}.")
+    written = result.files()
+    api.write_output_dir(output, written, lock_path=lock_path, force=force)
+    err.print(f"Wrote {', '.join(str(output / name) for name in written)}: {result.note}.")
+    for proof in result.proofs:
+        err.print(f"  {proof}")
+    err.print(f"Build: docker build -t my-env {output}")
+    err.print(f"Run:   {result.run}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from envlock.channels import Channels, DockerImage, Variant, VariantKind
 from envlock.errors import EnvlockError, UsageError
-from envlock.family import TORCH, TORCH_TABLE, in_cuda_image
+from envlock.family import TORCH, in_cuda_image
 from envlock.lockfile import lock_meta, parse_lock_text
 from envlock.materialise.select import Selected, render_requirements
 
@@ -81,8 +81,10 @@ def render_conda(
 class DockerPlan:
     dockerfile: str
     requirements: str
+    dockerignore: str
     base: str
     official: bool
+    run: str  # the `docker run` line for this image
 
 
 def official_image(
@@ -126,9 +128,31 @@ def docker_user(user: str, *, allow_root: bool) -> str | None:
     return user
 
 
-def _provided(selected: Sequence[Selected]) -> list[Selected]:
+def provided(selected: Sequence[Selected]) -> list[Selected]:
     """What the official image already has: never reinstalled on top of it."""
     return [s for s in selected if in_cuda_image(s.name)]
+
+
+# The image's Python: python3 on every layout (conda's /opt/conda, Ubuntu's system Python,
+# python:X.Y-slim); `python` only where python-is-python3 or conda put it.
+_FIND_PYTHON = 'py="$(command -v python3 || command -v python)"'
+_NO_PYTHON = (
+    '{ echo "envlock: the base image has neither python3 nor python on PATH" >&2; exit 1; }'
+)
+CHECK_FILE = "envlock-check.py"
+JUPYTER_PORT = 8888
+
+
+def run_hint(*, gpus: bool, jupyter: bool) -> str:
+    """How to run the image: GPUs, shared memory for DataLoader workers, JupyterLab's port."""
+    parts = ["docker run"]
+    if gpus:
+        parts.append("--gpus all")
+    parts.append("--ipc=host")
+    if jupyter:
+        parts.append(f"-p {JUPYTER_PORT}:{JUPYTER_PORT} -e JUPYTER_TOKEN=<secret>")
+    parts.append("-it my-env")
+    return " ".join(parts)
 
 
 def render_dockerfile(
@@ -140,84 +164,86 @@ def render_dockerfile(
     user: str | None,
     base_digest: str | None,
     header: str,
+    jupyter: bool = False,
 ) -> DockerPlan:
-    """A Dockerfile and the hashed requirements it installs (hadolint-clean); ``user`` is a
-    name from docker_user, None to stay root."""
+    """A Dockerfile, the hashed requirements it installs and its .dockerignore (hadolint-clean);
+    ``user`` is a name from docker_user, None to stay root. The build runs envlock-check.py
+    (materialise.image_check) before installing and as its last step."""
     torch = next((s for s in selected if s.name == TORCH), None)
-    if image is not None and torch is not None:
+    official = image is not None and torch is not None
+    if official:
+        assert image is not None
         base = image.tag(flavor)
         to_install = [s for s in selected if not in_cuda_image(s.name)]
-        checks = _image_checks(python, _provided(selected), cuda=image.cuda)
     else:
         base = f"python:{python}-slim"
         to_install = list(selected)
-        checks = []
     reference = f"{base}@{base_digest}" if base_digest else base
-    gpus = "--gpus all " if image is not None else ""
+    run = run_hint(gpus=official, jupyter=jupyter)
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [
         "# Build: docker build -t my-env .",
-        f"# Run:   docker run {gpus}--shm-size=8g -it my-env   (PyTorch data loaders need "
-        "shared memory)",
+        f"# Run:   {run}",
+        "#        (DataLoader workers share memory: --ipc=host, or --shm-size=8g; Docker's "
+        "default 64 MB is too small)",
         f"FROM {reference}",
         "WORKDIR /opt/envlock",
-        "COPY requirements.txt ./",
-    ]
-    if checks:
-        lines += [
-            "# The base image must hold exactly the lock's Python and torch (image layouts changed",
-            "# over the years: /opt/conda or system Python), so check before installing anything.",
-            "RUN python -c " + _shell_quote(";".join(checks)),
-        ]
-    lines += [
-        "RUN python -m pip install --no-cache-dir --disable-pip-version-check --require-hashes "
-        "--no-deps -r requirements.txt \\",
-        "    && python -m pip check",
+        f"COPY requirements.txt {CHECK_FILE} ./",
+        "# The image's Python (python3, else python: layouts differ between /opt/conda, Ubuntu's",
+        "# system Python and python:X.Y-slim) must be the lock's, and so must the image's torch.",
+        f"RUN {_FIND_PYTHON} || {_NO_PYTHON}; \\",
+        f'    "$py" {CHECK_FILE} base',
+        "# Only what the image lacks, hash-checked, into the image's own environment (its torch",
+        "# stays the one imported). Ubuntu and Debian mark their Python EXTERNALLY-MANAGED (PEP",
+        "# 668): the installs are allowed for this step only, as PyTorch's own images do.",
+        f"RUN {_FIND_PYTHON}; \\",
+        '    PIP_BREAK_SYSTEM_PACKAGES=1 "$py" -m pip install --no-cache-dir '
+        "--disable-pip-version-check --require-hashes --no-deps -r requirements.txt \\",
+        '    && "$py" -m pip check',
     ]
     if user is None:
         lines.append("# Runs as root (envlock export dockerfile --allow-root).")
     else:
         lines += [
-            f"RUN useradd --no-log-init --create-home --uid {UID} --shell /bin/bash {user}",
+            f"# A non-root user with uid {UID}; a base image that has one already (Ubuntu's "
+            "ubuntu) keeps it.",
+            f'RUN if name="$(id -nu {UID} 2>/dev/null)"; then \\',
+            f'      echo "envlock: uid {UID} is $name in the base image; the image runs as $name"; '
+            "\\",
+            f"    else useradd --no-log-init --create-home --uid {UID} --shell /bin/bash {user}; "
+            "fi \\",
+            f"    && mkdir -p /workspace && chown {UID} /workspace",
             f"USER {UID}",
         ]
-    lines.append("WORKDIR /workspace")
+    lines += [
+        "WORKDIR /workspace",
+        "# Last: the image imports torch (the locked build) and the packages the spec names.",
+        f'RUN {_FIND_PYTHON}; "$py" /opt/envlock/{CHECK_FILE} smoke',
+    ]
+    if jupyter:
+        command = ["jupyter", "lab", "--ip=0.0.0.0", f"--port={JUPYTER_PORT}", "--no-browser"]
+        if user is None:
+            command.append("--allow-root")
+        lines += [
+            "# JupyterLab from the lock; its token is random (printed at start) unless "
+            "JUPYTER_TOKEN is set.",
+            f"EXPOSE {JUPYTER_PORT}",
+            "CMD " + json.dumps(command),
+        ]
     requirements = render_requirements(
         sorted(to_install),
         header="Generated by envlock: installed by the Dockerfile beside this file.",
     )
+    dockerignore = (
+        f"{EXPORT_MARK}: the build reads only these files, so datasets, checkpoints and .git\n"
+        "# stay out of the build context.\n"
+        f"*\n!requirements.txt\n!{CHECK_FILE}\n"
+    )
     return DockerPlan(
         dockerfile="\n".join(lines) + "\n",
         requirements=requirements,
+        dockerignore=dockerignore,
         base=reference,
-        official=image is not None and torch is not None,
+        official=official,
+        run=run,
     )
-
-
-def _image_checks(python: str, provided: Sequence[Selected], *, cuda: str) -> list[str]:
-    checks = [
-        "import sys",
-        "v = '%d.%d' % sys.version_info[:2]",
-        f"assert v == {python!r}, 'base image has Python ' + v + ', the lock needs {python}'",
-    ]
-    for item in provided:
-        if item.name not in TORCH_TABLE:
-            continue
-        public = item.version.split("+", 1)[0]
-        module = item.name
-        checks += [
-            f"import {module}",
-            f"w = {module}.__version__.split('+')[0]",
-            f"assert w == {public!r}, 'base image has {module} ' + w + ', the lock has {public}'",
-        ]
-        if module == TORCH:
-            checks.append(
-                f"assert (torch.version.cuda or '').startswith({cuda!r}), "
-                f"'base image torch is built for CUDA ' + str(torch.version.cuda) + ', "
-                f"the lock needs {cuda}'"
-            )
-    return checks
-
-
-def _shell_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'

@@ -1,0 +1,187 @@
+"""What export dockerfile proves about the official image's torch before the build: the locked
+wheel's RECORD, read with HTTP Range requests (never the whole wheel), cached by sha256; a
+server that ignores Range costs one verified download; an unreadable wheel is said, not hidden.
+And the registry protocol `envlock lock` reads base image digests with (Docker Hub's bearer
+token flow; the real distribution server without auth is in tests/test_docker.py)."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+import pytest
+
+from envlock.errors import IndexUnavailableError
+from envlock.io.registry import image_digest, registry_url
+from tests.conftest import Cli
+from tests.support.indexes import StandardIndexes
+from tests.test_lock_e2e import write_spec
+
+
+@pytest.fixture
+def locked(fixture_env: Path, cli: Cli, indexes: StandardIndexes) -> Iterator[Path]:
+    write_spec(fixture_env, packages='six = "*"')
+    assert cli("lock").code == 0
+    yield fixture_env
+    indexes.pytorch_server.refuse_ranges(False)
+    indexes.pytorch_server.untamper()
+
+
+def _expect(project: Path) -> dict[str, Any]:
+    """The expectations export wrote into envlock-check.py (its EXPECT_JSON literal)."""
+    program = (project / "docker" / "envlock-check.py").read_text()
+    literal = program.split("EXPECT_JSON = ", 1)[1].split("\n", 1)[0]
+    data = json.loads(ast.literal_eval(literal))
+    assert isinstance(data, dict)
+    return data
+
+
+def _torch_wheels(indexes: StandardIndexes) -> list[str]:
+    return [
+        p for p in indexes.pytorch_server.full_downloads if "/torch-" in p and p.endswith(".whl")
+    ]
+
+
+def test_the_locked_torch_record_is_read_by_range_requests_then_cached(
+    locked: Path, cli: Cli, indexes: StandardIndexes
+) -> None:
+    before = len(indexes.pytorch_server.requests)
+    result = cli("export", "dockerfile", "-o", "docker")
+    assert result.code == 0, result.stderr
+    assert "RECORD read (range); the build compares files" in result.stderr
+    assert not _torch_wheels(indexes), "a whole wheel was downloaded"
+    assert len(indexes.pytorch_server.requests) > before
+    torch = next(p for p in _expect(locked)["provided"] if p["name"] == "torch")
+    assert len(torch["record"]) == 64
+    # the second export asks nothing of the index for it
+    seen = len(indexes.pytorch_server.requests)
+    again = cli("export", "dockerfile", "-o", "docker")
+    assert again.code == 0, again.stderr
+    assert "RECORD read (cached)" in again.stderr
+    assert len(indexes.pytorch_server.requests) == seen
+
+
+def test_a_server_that_ignores_range_costs_one_verified_download(
+    locked: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    indexes.pytorch_server.refuse_ranges()
+    before = len(indexes.pytorch_server.requests)
+    result = cli("export", "dockerfile", "-o", "docker")
+    assert result.code == 0, result.stderr
+    assert "RECORD read (download)" in result.stderr
+    asked = [
+        p for p in indexes.pytorch_server.requests[before:] if "/torch-" in p and p.endswith(".whl")
+    ]
+    assert len(asked) == 1  # the first answer was the whole wheel: nothing asked twice
+
+
+def test_a_wheel_that_is_not_the_locked_one_is_not_used_as_proof(
+    locked: Path,
+    cli: Cli,
+    indexes: StandardIndexes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Downloaded whole, the wheel is checked against the lock's sha256 first: a republished
+    wheel proves nothing, and the Dockerfile says its files were not compared."""
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    indexes.pytorch_server.refuse_ranges()
+    requirements = cli("export", "requirements").stdout
+    torch_file = next(
+        unquote(line.split(" @ ")[1].split()[0].rsplit("/", 1)[1])
+        for line in requirements.splitlines()
+        if line.startswith("torch @ ")
+    )
+    indexes.pytorch_server.tamper(torch_file)
+    result = cli("export", "dockerfile", "-o", "docker")
+    assert result.code == 0, result.stderr
+    assert "could not be read at export time" in result.stderr
+    assert "does not match the sha256 in the lock" in result.stderr
+    torch = next(p for p in _expect(locked)["provided"] if p["name"] == "torch")
+    assert torch["record"] is None
+    assert "does not match the sha256 in the lock" in torch["unread"]
+
+
+# ---------------------------------------------------------------------------------------
+# the registry protocol
+
+
+class _Registry(BaseHTTPRequestHandler):
+    manifest = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}'
+    token = "t0ken"
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        type(self).seen.append((self.path, self.headers.get("Authorization", "")))
+        host = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if self.path.startswith("/token?"):
+            self._send(200, json.dumps({"token": self.token}).encode())
+        elif self.headers.get("Authorization") != f"Bearer {self.token}":
+            self.send_response(401)
+            self.send_header(
+                "WWW-Authenticate",
+                f'Bearer realm="{host}/token",service="fixture",'
+                'scope="repository:pytorch/pytorch:pull"',
+            )
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime":
+            self._send(200, self.manifest)
+        else:
+            self._send(404, b"{}")
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def registry() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Registry.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_bearer_challenge_is_answered_with_an_anonymous_token(registry: str) -> None:
+    digest = image_digest("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime", registry=registry)
+    # no Docker-Content-Digest header: the digest of the manifest bytes as served
+    assert digest == "sha256:" + hashlib.sha256(_Registry.manifest).hexdigest()
+    paths = [path for path, _ in _Registry.seen]
+    assert paths[0] == "/v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime"
+    assert (
+        paths[1].startswith("/token?") and "scope=repository%3Apytorch%2Fpytorch%3Apull" in paths[1]
+    )
+    assert _Registry.seen[2][1] == "Bearer t0ken"
+
+
+def test_a_missing_tag_is_none_and_an_unreachable_registry_an_index_error(registry: str) -> None:
+    assert image_digest("pytorch/pytorch:9.9.9-nope", registry=registry) is None
+    with pytest.raises(IndexUnavailableError):
+        image_digest("pytorch/pytorch:2.6.0", registry="http://127.0.0.1:9", timeout=2)
+
+
+def test_the_registry_is_docker_hub_unless_named_and_off_means_never() -> None:
+    assert registry_url({}) == "https://registry-1.docker.io"
+    assert registry_url({"ENVLOCK_DOCKER_REGISTRY": "http://mirror:5000/"}) == "http://mirror:5000"
+    assert registry_url({"ENVLOCK_DOCKER_REGISTRY": "off"}) is None
