@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import Cli
 from tests.support.docker import (
     REQUIRED,
+    Built,
     Engine,
     EngineUnavailableError,
     layout_image,
@@ -94,8 +95,17 @@ def _export(cli: Cli, *args: str) -> str:
     return result.stderr
 
 
-def _build(engine: Engine, project: Path, tag: str) -> str:
-    built = engine.build(project / "docker", tag)
+def _try(engine: Engine, project: Path, tag: str, base: tuple[str, str] | None) -> Built:
+    """Build project/docker as ``tag``, with ``base`` (image, name) tagged as the FROM name
+    for the build (see Engine.as_base)."""
+    if base is None:
+        return engine.build(project / "docker", tag)
+    with engine.as_base(*base):
+        return engine.build(project / "docker", tag)
+
+
+def _build(engine: Engine, project: Path, tag: str, base: tuple[str, str] | None = None) -> str:
+    built = _try(engine, project, tag, base)
     assert built.code == 0, built.output[-4000:]
     return built.output
 
@@ -123,12 +133,11 @@ def test_default_dockerfile_builds_and_runs_on_each_official_layout(
     engine: Engine, cu126_project: Path, cli: Cli, tmp_path: Path, layout: str
 ) -> None:
     base = layout_image(engine, layout, _image_wheels(cu126_project, cli, tmp_path / "w"))
-    engine.tag(base, OFFICIAL)
     note = _export(cli)
     assert f"official {OFFICIAL}" in note
     tag = f"envlock-test/out:{layout}"
     try:
-        log = _build(engine, cu126_project, tag)
+        log = _build(engine, cu126_project, tag, (base, OFFICIAL))
         assert "torch 2.6.0+cu126: the files of torch-2.6.0+cu126-" in log  # RECORD proven
         assert "imports ok: numpy, six" in log  # the smoke test, last step
         lines = _run(engine, tag, PROBE).split()
@@ -148,11 +157,10 @@ def test_user_option_names_the_user_the_image_runs_as(
     engine: Engine, cu126_project: Path, cli: Cli, tmp_path: Path
 ) -> None:
     base = layout_image(engine, "conda", _image_wheels(cu126_project, cli, tmp_path / "w"))
-    engine.tag(base, OFFICIAL)
     _export(cli, "--user", "ml_team")
     tag = "envlock-test/out:user"
     try:
-        _build(engine, cu126_project, tag)
+        _build(engine, cu126_project, tag, (base, OFFICIAL))
         assert _run(engine, tag, "id -u; id -un; touch /workspace/x && echo writable").split() == [
             "1000",
             "ml_team",
@@ -166,12 +174,12 @@ def test_python_slim_base_installs_the_whole_lock(
     engine: Engine, cu126_project: Path, cli: Cli
 ) -> None:
     """No official image wanted: python:3.11-slim (its gid 1000 taken by a group) gets it all."""
-    engine.tag(layout_image(engine, "slim", []), SLIM)
+    slim = layout_image(engine, "slim", [])
     note = _export(cli, "--base", "python")
     assert f"uses {SLIM}" in note
     tag = "envlock-test/out:slim"
     try:
-        log = _build(engine, cu126_project, tag)
+        log = _build(engine, cu126_project, tag, (slim, SLIM))
         assert "imports ok: numpy, six" in log
         assert _run(engine, tag, PROBE).split()[:4] == ["1000", "envlock", "2.6.0+cu126", "12.6"]
     finally:
@@ -185,26 +193,26 @@ def test_a_cpu_variant_lock_builds_on_python_slim(
     _lock(
         fixture_env, cli, tail='[variants.cpu]\ncuda = "cpu"\n\n[variants.cu126]\ncuda = "12.6"\n'
     )
-    engine.tag(layout_image(engine, "slim", []), SLIM)
+    slim = layout_image(engine, "slim", [])
     note = _export(cli, "--variant", "cpu")
     assert f"uses {SLIM}" in note
     tag = "envlock-test/out:cpu"
     try:
-        _build(engine, fixture_env, tag)
+        _build(engine, fixture_env, tag, (slim, SLIM))
         assert _run(engine, tag, PROBE).split()[2:4] == ["2.6.0+cpu", "None"]
     finally:
         engine.rmi(tag)
 
 
 def test_a_tampered_hash_fails_the_build(engine: Engine, cu126_project: Path, cli: Cli) -> None:
-    engine.tag(layout_image(engine, "slim", []), SLIM)
+    slim = layout_image(engine, "slim", [])
     _export(cli, "--base", "python")
     requirements = cu126_project / "docker" / "requirements.txt"
     text = requirements.read_text()
     six_hash = re.search(r"six @ \S+ \\\n\s+--hash=sha256:([0-9a-f]{64})", text)
     assert six_hash is not None, text
     requirements.write_text(text.replace(six_hash.group(1), "0" * 64))
-    built = engine.build(cu126_project / "docker", "envlock-test/out:tampered")
+    built = _try(engine, cu126_project, "envlock-test/out:tampered", (slim, SLIM))
     assert built.code != 0
     assert "DO NOT MATCH THE HASHES" in built.output
 
@@ -222,9 +230,9 @@ def test_a_base_with_another_build_of_the_locked_torch_fails_the_build(
         files=(("torch/_extra.py", "print('not the locked build')\n"),),
     )
     swapped.append(build_wheel(other, "cp311-cp311-manylinux_2_28_x86_64", tmp_path / "other"))
-    engine.tag(layout_image(engine, "conda", swapped), OFFICIAL)
+    base = layout_image(engine, "conda", swapped)
     _export(cli)
-    built = engine.build(cu126_project / "docker", "envlock-test/out:swapped")
+    built = _try(engine, cu126_project, "envlock-test/out:swapped", (base, OFFICIAL))
     assert built.code != 0
     assert "is not the locked build: its files differ from the RECORD of torch-2.6.0+cu126" in (
         built.output
@@ -236,11 +244,11 @@ def test_a_torch_without_record_is_said_to_be_unproven(
 ) -> None:
     """A conda-installed torch leaves no RECORD: the build says what it could not prove."""
     wheels = _image_wheels(cu126_project, cli, tmp_path / "w")
-    engine.tag(layout_image(engine, "conda-norecord", wheels), OFFICIAL)
+    base = layout_image(engine, "conda-norecord", wheels)
     _export(cli)
     tag = "envlock-test/out:norecord"
     try:
-        log = _build(engine, cu126_project, tag)
+        log = _build(engine, cu126_project, tag, (base, OFFICIAL))
         assert "cannot be proven to be torch-2.6.0+cu126-" in log
         assert "installer (conda) left no RECORD" in log
     finally:
@@ -270,7 +278,6 @@ def test_jupyter_image_runs_the_locked_jupyterlab_on_all_interfaces(
     engine: Engine, jupyter_project: Path, cli: Cli, tmp_path: Path
 ) -> None:
     base = layout_image(engine, "system", _image_wheels(jupyter_project, cli, tmp_path / "w"))
-    engine.tag(base, OFFICIAL)
     note = _export(cli, "--jupyter")
     assert "-p 8888:8888 -e JUPYTER_TOKEN=<secret>" in note
     dockerfile = (jupyter_project / "docker" / "Dockerfile").read_text()
@@ -279,7 +286,7 @@ def test_jupyter_image_runs_the_locked_jupyterlab_on_all_interfaces(
     tag = "envlock-test/out:jupyter"
     container = ""
     try:
-        _build(engine, jupyter_project, tag)
+        _build(engine, jupyter_project, tag, (base, OFFICIAL))
         started = engine.docker("run", "-d", "--network", "host", "-e", "JUPYTER_TOKEN=s3cret", tag)
         container = started.stdout.strip()
         page = _get_json("http://127.0.0.1:8888/", time.monotonic() + 30)
@@ -349,10 +356,11 @@ def test_the_lock_pins_the_base_by_the_digest_the_registry_serves(
     _export(cli)
     dockerfile = (fixture_env / "docker" / "Dockerfile").read_text()
     assert f"FROM {OFFICIAL}@{digest}\n" in dockerfile
-    engine.rmi(OFFICIAL)  # nothing local by that name: the build must pull by digest
     tag = "envlock-test/out:pinned"
     try:
-        log = _build(engine, fixture_env, tag)
+        with engine.exclusive():
+            engine.rmi(OFFICIAL)  # nothing local by that name: the build must pull by digest
+            log = _build(engine, fixture_env, tag)
         assert "imports ok: numpy, six" in log
     finally:
         engine.rmi(tag, f"pytorch/pytorch@{digest}")
@@ -370,7 +378,9 @@ def test_a_digest_the_user_pins_wins_and_the_build_enforces_it(
     assert f'"{OFFICIAL}" = "{wrong}"' in (fixture_env / "pylock.toml").read_text()
     _export(cli)
     assert f"FROM {OFFICIAL}@{wrong}\n" in (fixture_env / "docker" / "Dockerfile").read_text()
-    built = engine.build(fixture_env / "docker", "envlock-test/out:wrong-digest")
+    with engine.exclusive():
+        engine.rmi(OFFICIAL)
+        built = engine.build(fixture_env / "docker", "envlock-test/out:wrong-digest")
     assert built.code != 0
     # FROM itself fails: the mirror has no such manifest (and Docker Hub, asked next, is out
     # of reach here); no local image of that tag can stand in for the digest

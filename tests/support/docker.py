@@ -72,6 +72,8 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -117,6 +119,7 @@ class Engine:
     def __init__(self, root: Path, registry: str | None = None) -> None:
         self.root = root
         self.registry = registry
+        self._held = False
         self.env = {
             "PATH": os.environ.get("PATH", PATH),
             "HOME": str(root),
@@ -161,6 +164,28 @@ class Engine:
         )
         return Built(done.returncode, _ANSI.sub("", done.stdout + done.stderr))
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No other test's build runs meanwhile (they share the FROM names' tags and the
+        build cache). Re-entrant within a process."""
+        if self._held:
+            yield
+            return
+        with _locked(self.root / "from.lock"):
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
+
+    @contextlib.contextmanager
+    def as_base(self, image: str, name: str) -> Iterator[None]:
+        """``image`` tagged as ``name`` (the name a Dockerfile's FROM uses) for the duration:
+        other builds that tag the same name (xdist workers, another test run) wait."""
+        with self.exclusive():
+            self.tag(image, name)
+            yield
+
     def run(
         self, image: str, *command: str, user: str | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
@@ -171,8 +196,11 @@ class Engine:
         )  # fmt: skip
 
     def rmi(self, *names: str) -> None:
+        """Remove images; under the build lock, since removing an image also removes cache
+        layers that a build running meanwhile may be standing on."""
         if names:
-            self.docker("rmi", "-f", *names, check=False)
+            with self.exclusive():
+                self.docker("rmi", "-f", *names, check=False)
 
 
 class _Daemon:
@@ -298,7 +326,10 @@ class _Daemon:
             users = data.get("users")
             users = list(users) if isinstance(users, list) else []
             running = isinstance(pid, int) and _is_our_dockerd(pid, self.root / "data")
-            if not (running and data.get("run") == _RUN_ID):
+            # Users are "run:pid" of the pytest processes using it; a live one (this run's
+            # workers, or another run at the same time) keeps the engine, a dead one does not.
+            users = [u for u in users if _alive(_pid_of(u))]
+            if not (running and (users or data.get("run") == _RUN_ID)):
                 if isinstance(pid, int):
                     self._stop_pid(pid)  # an engine of an earlier (killed) run
                 if isinstance(registry_pid, int):
@@ -336,6 +367,11 @@ class _Daemon:
             if isinstance(registry_pid, int):
                 self._stop_registry(registry_pid)
             self.state.unlink(missing_ok=True)
+
+
+def _pid_of(user: object) -> int:
+    text = str(user).rpartition(":")[2]
+    return int(text) if text.isdigit() and int(text) > 0 else -1
 
 
 def _reap(pid: int) -> None:
