@@ -351,3 +351,15 @@ def test_dockerfile_allow_root_runs_as_root_and_lint_clean(golden_dir: Path, cli
     assert "\nUSER " not in dockerfile
     lint = _hadolint(golden_dir / "docker" / "Dockerfile")
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_run_line_gives_a_cuda_image_its_gpus_whatever_the_base(
+    fixture_lock: Path, cli: Cli
+) -> None:
+    """A CUDA lock on python:X.Y-slim still needs --gpus all to see a GPU (it was left out
+    whenever the base was not an official image)."""
+    result = cli("export", "dockerfile", "-o", "docker", "--base", "python")
+    assert result.code == 0, result.stderr
+    assert "Run:   docker run --gpus all --ipc=host -it my-env" in result.stderr
+    dockerfile = (fixture_lock / "docker" / "Dockerfile").read_text()
+    assert "# Run:   docker run --gpus all --ipc=host -it my-env" in dockerfile

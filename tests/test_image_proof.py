@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,11 +18,14 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 import pytest
+from uv import find_uv_bin
 
 from envlock.errors import IndexUnavailableError
 from envlock.io.registry import image_digest, registry_url
 from tests.conftest import Cli
 from tests.support.indexes import StandardIndexes
+from tests.support.venvs import make_venv
+from tests.support.wheels import Dist, build_wheel
 from tests.test_lock_e2e import write_spec
 
 
@@ -185,3 +189,70 @@ def test_the_registry_is_docker_hub_unless_named_and_off_means_never() -> None:
     assert registry_url({}) == "https://registry-1.docker.io"
     assert registry_url({"ENVLOCK_DOCKER_REGISTRY": "http://mirror:5000/"}) == "http://mirror:5000"
     assert registry_url({"ENVLOCK_DOCKER_REGISTRY": "off"}) is None
+
+
+# ---------------------------------------------------------------------------------------
+# envlock-check.py base, run in a venv standing in for the image's Python
+
+
+def _image_with(tmp_path: Path, torch: Dist) -> Path:
+    """A venv holding ``torch`` installed by uv from a wheel, as an image's Python would."""
+    python = make_venv(tmp_path / "image")
+    wheel = build_wheel(torch, "cp311-cp311-manylinux_2_28_x86_64", tmp_path / "w")
+    subprocess.run(
+        [find_uv_bin(), "pip", "install", "--no-config", "--no-deps", "--python", str(python),
+         str(wheel)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return python
+
+
+def _base_check(locked: Path, python: Path) -> subprocess.CompletedProcess[str]:
+    program = locked / "docker" / "envlock-check.py"
+    return subprocess.run(
+        [str(python), str(program), "base"], capture_output=True, text=True, check=False
+    )
+
+
+def _only_torch(locked: Path) -> None:
+    """Keep the check to torch (the stand-in image has no torchvision)."""
+    program = locked / "docker" / "envlock-check.py"
+    text = program.read_text()
+    literal = text.split("EXPECT_JSON = ", 1)[1].split("\n", 1)[0]
+    expect = json.loads(ast.literal_eval(literal))
+    expect["provided"] = [p for p in expect["provided"] if p["name"] == "torch"]
+    program.write_text(text.replace(literal, repr(json.dumps(expect))))
+
+
+def test_the_same_version_from_another_wheel_is_said_to_be_unproven(
+    locked: Path, cli: Cli, tmp_path: Path
+) -> None:
+    """An image whose torch is 2.6.0 from another index (another local label, so another
+    wheel: PyPI's torch-2.6.0 vs the image's torch-2.6.0+cu126) cannot be compared file by
+    file; the build says so instead of failing on a RECORD that was never going to match."""
+    assert cli("export", "dockerfile", "-o", "docker").code == 0
+    _only_torch(locked)
+    other = Dist(
+        name="torch",
+        version="2.6.0+other",
+        tags=("cp311-cp311-manylinux_2_28_x86_64",),
+        files=(("torch/version.py", 'cuda = "12.6"\n'),),
+    )
+    ran = _base_check(locked, _image_with(tmp_path, other))
+    assert ran.returncode == 0, ran.stderr
+    assert "the image installed another wheel (2.6.0+other, the lock 2.6.0+cu126)" in ran.stdout
+
+
+def test_the_same_wheel_name_with_other_files_fails(locked: Path, cli: Cli, tmp_path: Path) -> None:
+    assert cli("export", "dockerfile", "-o", "docker").code == 0
+    _only_torch(locked)
+    swapped = Dist(
+        name="torch",
+        version="2.6.0+cu126",
+        tags=("cp311-cp311-manylinux_2_28_x86_64",),
+        files=(("torch/_extra.py", "x = 1\n"),),
+    )
+    ran = _base_check(locked, _image_with(tmp_path, swapped))
+    assert ran.returncode == 1
+    assert "is not the locked build: its files differ from the RECORD of" in ran.stderr

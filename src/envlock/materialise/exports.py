@@ -143,11 +143,22 @@ CHECK_FILE = "envlock-check.py"
 JUPYTER_PORT = 8888
 
 
-def run_hint(*, gpus: bool, jupyter: bool) -> str:
-    """How to run the image: GPUs, shared memory for DataLoader workers, JupyterLab's port."""
+def gpu_option(kind: VariantKind) -> str:
+    """What `docker run` needs for a build's GPUs: NVIDIA's runtime hook for CUDA, the AMD
+    device nodes for ROCm (ROCm's Docker guide), Intel's render nodes for XPU."""
+    return {
+        VariantKind.CUDA: "--gpus all",
+        VariantKind.ROCM: "--device=/dev/kfd --device=/dev/dri --group-add video",
+        VariantKind.XPU: "--device=/dev/dri",
+    }.get(kind, "")
+
+
+def run_hint(*, gpus: str, jupyter: bool) -> str:
+    """How to run the image: GPUs (``gpus``: the devices option for the lock's build, or
+    ""), shared memory for DataLoader workers, JupyterLab's port."""
     parts = ["docker run"]
     if gpus:
-        parts.append("--gpus all")
+        parts.append(gpus)
     parts.append("--ipc=host")
     if jupyter:
         parts.append(f"-p {JUPYTER_PORT}:{JUPYTER_PORT} -e JUPYTER_TOKEN=<secret>")
@@ -165,9 +176,11 @@ def render_dockerfile(
     base_digest: str | None,
     header: str,
     jupyter: bool = False,
+    gpus: str = "",
 ) -> DockerPlan:
     """A Dockerfile, the hashed requirements it installs and its .dockerignore (hadolint-clean);
-    ``user`` is a name from docker_user, None to stay root. The build runs envlock-check.py
+    ``user`` is a name from docker_user, None to stay root; ``gpus`` the `docker run` option
+    that gives the container the lock's GPUs (gpu_option). The build runs envlock-check.py
     (materialise.image_check) before installing and as its last step."""
     torch = next((s for s in selected if s.name == TORCH), None)
     official = image is not None and torch is not None
@@ -179,7 +192,7 @@ def render_dockerfile(
         base = f"python:{python}-slim"
         to_install = list(selected)
     reference = f"{base}@{base_digest}" if base_digest else base
-    run = run_hint(gpus=official, jupyter=jupyter)
+    run = run_hint(gpus=gpus, jupyter=jupyter)
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [
         "# Build: docker build -t my-env .",

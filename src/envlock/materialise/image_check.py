@@ -38,6 +38,7 @@ class Provided:
 
     name: str
     version: str  # public version (no local label)
+    exact: str  # the locked version as written (2.6.0+cu124): another label is another wheel
     module: str | None  # imported to read __version__ (the [torch] table's packages)
     wheel: str  # the locked wheel's file name, for messages
     record: str | None  # record_digest of the locked wheel, None when it could not be read
@@ -61,6 +62,7 @@ def check_program(
             {
                 "name": p.name,
                 "version": p.version,
+                "exact": p.exact,
                 "module": p.module,
                 "wheel": p.wheel,
                 "record": p.record,

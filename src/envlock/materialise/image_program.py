@@ -2,16 +2,23 @@
 # `base` runs before anything is installed (the base holds the lock's Python and torch),
 # `smoke` last (the image imports what the lock promises, no GPU needed). Standard library
 # only, any Python 3.8+; a failed check exits 1 with one line saying why.
-"""envlock-check.py (envlock's source for it: materialise.image_check fills EXPECT_JSON)."""
+"""envlock-check.py (envlock's source for it: materialise.image_check fills EXPECT_JSON).
+
+Also the import check of `envlock sync` and `envlock verify --imports`
+(envlock.io.import_check), run unfilled as ``python -I PROGRAM imports TIMEOUT NAME...``."""
 
 from __future__ import annotations
 
 import csv
+import faulthandler
 import hashlib
 import importlib
 import json
+import os
 import sys
+import time
 import traceback
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from typing import Any, NoReturn
 
@@ -102,6 +109,11 @@ def _provided(item: dict[str, Any]) -> None:
             f"{name} {dist.version}: version matches, but it cannot be proven to be {wheel}: "
             f"its installer ({installer}) left no RECORD"
         )
+    elif dist.version != item.get("exact", dist.version):
+        say(
+            f"{name} {dist.version}: version matches, but it cannot be proven to be {wheel}: "
+            f"the image installed another wheel ({dist.version}, the lock {item['exact']})"
+        )
     elif record_digest(record, False) != item["record"]:
         fail(
             f"the base image's {name} {dist.version} is not the locked build: its files differ "
@@ -143,6 +155,45 @@ def _last_line() -> str:
     return traceback.format_exc().strip().splitlines()[-1]
 
 
+def error_line(exc: BaseException) -> str:
+    """The traceback's last line on one line: "AttributeError: module 'pyarrow' has no …"
+    (a message that spans lines is joined; a SyntaxError's code and caret are left out)."""
+    lines = traceback.format_exception_only(type(exc), exc)
+    head = next((line for line in lines if not line.startswith(" ")), lines[-1] if lines else "")
+    return " ".join(head.split()) or type(exc).__name__
+
+
+def import_one(module: str) -> str | None:
+    """Import ``module``: None when it imports, else what it raised (error_line). SystemExit
+    counts: a package that exits while it is imported is broken all the same."""
+    try:
+        importlib.import_module(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any failure is the finding
+        return error_line(exc)
+    return None
+
+
+def each_import(
+    names: list[str], begin: Callable[[str, str], None] = lambda name, module: None
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """(distribution, module, error) for every top-level module of each distribution in
+    ``names``, imported in turn (``begin`` is told first); ``module`` is None for a
+    distribution that is not installed (``error`` says so) or installs no module."""
+    for name in names:
+        try:
+            modules = top_level(name)
+        except metadata.PackageNotFoundError:
+            yield name, None, "not installed"
+            continue
+        if not modules:
+            yield name, None, None
+        for module in modules:
+            begin(name, module)
+            yield name, module, import_one(module)
+
+
 def smoke() -> None:
     if EXPECT["torch"]:
         try:
@@ -155,19 +206,53 @@ def smoke() -> None:
         if EXPECT["cuda"] and not _cuda_matches(built):
             fail(f"torch is built for CUDA {built or 'none'}, the lock needs {EXPECT['cuda']}")
     imported = []
-    for name in EXPECT["imports"]:
-        try:
-            modules = top_level(name)
-        except metadata.PackageNotFoundError:
-            fail(f"{name} is not installed")
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except Exception:  # any failure is the finding
-                fail(f"import {module} (from {name}) failed: {_last_line()}")
+    for name, module, error in each_import(EXPECT["imports"]):
+        if module is None and error:
+            fail(f"{name} is {error}")
+        if error:
+            fail(f"import {module} (from {name}) failed: {error}")
+        if module:
             imported.append(module)
     say("imports ok: " + (", ".join(imported) or "nothing to import"))
 
 
+def imports(argv: list[str]) -> NoReturn:
+    """``imports TIMEOUT NAME...``: import each distribution's top-level modules in turn and
+    write one JSON line per step to the original stdout: {"begin": module, "name": …} before
+    an import, {"end": module, "name": …, "error": …, "seconds": …} after it, {"name": …,
+    "error": …} for a distribution with nothing to import, {"done": true} last. Whatever the
+    imports print goes to stderr. An import still running after TIMEOUT seconds (0: none)
+    makes faulthandler dump every thread's stack to stderr and exit 1; a crash dumps it too;
+    envlock.io.import_check reads the dump and starts again after that distribution."""
+    timeout = float(argv[0])
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # print() and C code writing to fd 1 now reach stderr
+
+    def emit(record: dict[str, Any]) -> None:
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+
+    def begin(name: str, module: str) -> None:
+        emit({"begin": module, "name": name})
+        if timeout > 0:
+            faulthandler.dump_traceback_later(timeout, exit=True)
+        clock[0] = time.monotonic()
+
+    clock = [0.0]
+    faulthandler.enable()
+    for name, module, error in each_import(argv[1:], begin):
+        faulthandler.cancel_dump_traceback_later()
+        if module is None:
+            emit({"name": name, "error": error})
+        else:
+            seconds = round(time.monotonic() - clock[0], 3)
+            emit({"end": module, "name": name, "error": error, "seconds": seconds})
+    emit({"done": True})
+    # Done: threads or exit handlers an imported module left behind must not hold us up.
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "imports":
+        imports(sys.argv[2:])
     {"base": base, "smoke": smoke}[sys.argv[1]]()
