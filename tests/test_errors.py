@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 import envlock
-from envlock import errors
+from envlock import _toml, errors
 from envlock.errors import EnvlockError, ExitCode
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -31,9 +33,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("envlock.cli.sync", "Exit"): "typer.Exit: verify found drift",
     # The parser's own error, so every caller's `except _toml.DECODE_ERRORS` maps it.
     ("envlock._toml", "TOMLDecodeError"): "re-raised RecursionError as the TOML error",
-    # KNOWN VIOLATION (src change requested): an unrenderable value is a bug in envlock and
-    # should be an InternalError with a hint; today it reaches cli.main's catch-all (exit 70).
-    ("envlock._toml", "TypeError"): "_toml.value: a type the renderer does not know",
 }
 
 
@@ -85,7 +84,7 @@ def test_the_raise_walk_sees_every_kind_of_raise() -> None:
     """The walk below must see classes, factories and `a or b`, or it would prove nothing."""
     sites = list(_raise_sites())
     kinds = {raised for _, _, raised in sites}
-    assert errors.ChannelDataError in kinds  # via channels._fail(...) -> ChannelDataError
+    assert errors.ChannelDataError in kinds  # via channel_model._fail(...) -> ChannelDataError
     assert errors.FilesystemError in kinds  # via errors.filesystem_error(...)
     assert errors.InternalError in kinds  # via proc: `timeout_error or _timed_out(...)`
     assert len(sites) > 100
@@ -151,3 +150,13 @@ def test_every_envlock_error_raised_says_what_to_do() -> None:
                 missing.append(f"{module.__name__}:{node.lineno} {ast.unparse(node.func)}")
     assert built > 50  # the walk found the constructors (by plain and dotted names)
     assert missing == []
+
+
+@pytest.mark.parametrize("item", [1.5, None, b"bytes", [1, 2.5], {"key": {1, 2}}])
+def test_a_value_the_toml_writer_cannot_render_is_an_internal_error(item: object) -> None:
+    """A bug in envlock (it built a value TOML output has no form for), not a traceback."""
+    with pytest.raises(errors.InternalError) as caught:
+        _toml.value(item)
+    assert "as a TOML value" in str(caught.value)
+    assert caught.value.hint
+    assert caught.value.exit_code == ExitCode.INTERNAL

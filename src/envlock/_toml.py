@@ -23,6 +23,8 @@ from typing import Any
 
 import tomli
 
+from envlock.errors import InternalError
+
 DECODE_ERRORS: tuple[type[ValueError], ...] = (tomllib.TOMLDecodeError, tomli.TOMLDecodeError)
 
 
@@ -53,9 +55,14 @@ def value(item: object) -> str:
         return _string(item)
     if isinstance(item, Mapping):
         return inline_table(item)
-    if isinstance(item, Sequence):
+    if isinstance(item, Sequence) and not isinstance(item, bytes | bytearray | memoryview):
         return "[" + ", ".join(value(v) for v in item) + "]"
-    raise TypeError(f"cannot render {type(item).__name__} as TOML")
+    # Callers pass only values envlock built itself: anything else (a float, None, bytes,
+    # which would pass as an array of integers) is a bug.
+    raise InternalError(
+        f"envlock tried to write a {type(item).__name__} as a TOML value",
+        hint="A bug in envlock: re-run with --debug and report it with the output.",
+    )
 
 
 def _string(text: str) -> str:

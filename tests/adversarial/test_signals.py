@@ -212,13 +212,15 @@ _SAY_WHEN_WAITING = (
 )
 
 
-def _under_main(command: str, prelude: str = "") -> str:
-    """A script that runs ``command`` (argv[1] is its file) through proc.run, as main does."""
+def _under_main(command: str, prelude: str = "", runner: str = "run") -> str:
+    """A script that runs ``command`` (argv[1] is its file) through proc.run (or another of
+    proc's runners), as main does."""
+    echo = ", echo=print" if runner == "run_echoing" else ""
     return (
         f"{prelude}import os, sys; from envlock.cli import _signal_handlers; "
-        "from envlock.io.proc import run\n"
+        f"from envlock.io.proc import {runner}\n"
         "with _signal_handlers():\n"
-        f"    run(['sh', '-c', {command!r}, 'sh', sys.argv[1]], env=dict(os.environ))\n"
+        f"    {runner}(['sh', '-c', {command!r}, 'sh', sys.argv[1]], env=dict(os.environ){echo})\n"
     )
 
 
@@ -255,33 +257,36 @@ def test_an_interrupted_command_is_stopped_with_its_children(
 
 
 # A signal that arrives the moment the command has started: subprocess.Popen has forked it,
-# proc.run is not yet in the try block that stops it.
+# proc.run is not yet in the try block that stops it. The command's pid is written first, from
+# this side: the command itself may be stopped before it could say anything.
 _SIGTERM_AT_START = (
-    "import os, signal, subprocess\n"
+    "import os, pathlib, signal, subprocess, sys\n"
     "_init = subprocess.Popen.__init__\n"
     "def init(self, *args, **kwargs):\n"
     "    _init(self, *args, **kwargs)\n"
+    "    pathlib.Path(sys.argv[2]).write_text(str(self.pid))\n"
     "    os.kill(os.getpid(), signal.SIGTERM)\n"
     "subprocess.Popen.__init__ = init\n"
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="io/proc.run: a signal between Popen's fork and its try block leaves the command's "
-    "session running (block SIGINT/SIGTERM until inside the try)",
-)
-def test_a_signal_as_the_command_starts_still_stops_it(tmp_path: Path) -> None:
-    pids = tmp_path / "pids"
-    script = _under_main('sleep 60 & echo $$ $! > "$1"; wait', _SIGTERM_AT_START)
-    python = subprocess.Popen([sys.executable, "-c", script, str(pids)], stderr=subprocess.PIPE)
+@pytest.mark.parametrize("runner", ["run", "run_echoing"])
+def test_a_signal_as_the_command_starts_still_stops_it(tmp_path: Path, runner: str) -> None:
+    grandchild_file, started = tmp_path / "grandchild", tmp_path / "started"
+    script = _under_main(_GRANDCHILD, _SIGTERM_AT_START, runner)
+    python = subprocess.Popen(
+        [sys.executable, "-c", script, str(grandchild_file), str(started)], stderr=subprocess.PIPE
+    )
     sh = 0
     try:
-        python.communicate(timeout=30)
-        sh, grandchild = (int(p) for p in _wait_for_file(pids, "the grandchild").split())
+        _, stderr = python.communicate(timeout=30)
+        sh = int(started.read_text())
         wait_until_gone(sh, seconds=2)
-        wait_until_gone(grandchild, seconds=2)
+        # sh may be stopped before it starts sleep; a sleep it did start went with its group
+        grandchild = grandchild_file.read_text().strip() if grandchild_file.exists() else ""
+        if grandchild:
+            wait_until_gone(int(grandchild), seconds=2)
     finally:
         if sh:
             kill_group(sh)  # sh leads its own process group (start_new_session)
+    assert b"Terminated" in stderr  # the signal held while sh started was raised, not lost

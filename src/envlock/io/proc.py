@@ -114,6 +114,41 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
             killpg(process.pid, signal.SIGKILL)
 
 
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+def _hold_stop_signals() -> Callable[[], None]:
+    """Hold back Ctrl-C and SIGTERM while a command starts; returns what lets them through.
+
+    Their handlers raise (KeyboardInterrupt, cli's Terminated) wherever the main thread is:
+    inside Popen, after its fork, nothing would stop the command. Until the caller calls the
+    function returned, first thing in the try block that stops the command, the handlers only
+    record a signal; then they are put back and a held signal is raised there. Handlers, not
+    the signal mask: a blocked mask is inherited across exec (3.11's Popen cannot unblock it in
+    the child but through preexec_fn), and it does not keep the signal from another thread,
+    whose Python handler still runs in the main one. Handlers run only in the main thread, so
+    elsewhere nothing can raise."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    held: list[int] = []
+    saved: dict[int, Callable[[int, Any], Any]] = {}
+    for signum in _STOPPING:
+        handler = signal.getsignal(signum)
+        if callable(handler):  # SIG_IGN and SIG_DFL raise nothing: leave them to the child
+            saved[signum] = handler
+            signal.signal(signum, lambda number, _frame: held.append(number))
+
+    def release() -> None:
+        while saved:
+            signum, handler = saved.popitem()
+            signal.signal(signum, handler)
+        for signum in held:  # the first raises here, in the caller's try block
+            signal.raise_signal(signum)
+        held.clear()
+
+    return release
+
+
 def run(
     args: Sequence[str | Path],
     *,
@@ -128,6 +163,7 @@ def run(
     Interrupted (Ctrl-C, SIGTERM), the command and every process it started are killed."""
     argv = tuple(str(a) for a in args)
     _debug("run: %s (cwd=%s)", " ".join(argv), cwd)
+    release = _hold_stop_signals()
     try:
         process = subprocess.Popen(
             argv,
@@ -139,12 +175,14 @@ def run(
             **_TEXT,
         )
     except OSError as exc:
-        raise InternalError(
-            f"cannot run {argv[0]}: {exc.strerror}",
-            hint="Reinstall envlock: the uv binary ships as its dependency.",
-        ) from exc
+        release()
+        raise _cannot_run(argv, exc) from exc
+    except BaseException:
+        release()
+        raise
     with process:
         try:
+            release()  # a signal held while the command started stops it here
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _kill_group(process)
@@ -172,6 +210,7 @@ def run_echoing(
     still capturing everything for error messages."""
     argv = tuple(str(a) for a in args)
     _debug("run: %s", " ".join(argv))
+    release = _hold_stop_signals()
     try:
         process = subprocess.Popen(
             argv,
@@ -182,10 +221,11 @@ def run_echoing(
             **_TEXT,
         )
     except OSError as exc:
-        raise InternalError(
-            f"cannot run {argv[0]}: {exc.strerror}",
-            hint="Reinstall envlock: the uv binary ships as its dependency.",
-        ) from exc
+        release()
+        raise _cannot_run(argv, exc) from exc
+    except BaseException:
+        release()
+        raise
     stdout: list[str] = []
     stderr: list[str] = []
     fired = threading.Event()
@@ -194,16 +234,17 @@ def run_echoing(
         fired.set()
         _kill_group(process)
 
+    reader = threading.Thread(
+        target=lambda: stdout.append(process.stdout.read() if process.stdout else ""),
+        daemon=True,
+    )
+    timer = threading.Timer(timeout, kill) if timeout else None
     with process:  # closes both pipes
-        reader = threading.Thread(
-            target=lambda: stdout.append(process.stdout.read() if process.stdout else ""),
-            daemon=True,
-        )
-        reader.start()
-        timer = threading.Timer(timeout, kill) if timeout else None
-        if timer is not None:
-            timer.start()
         try:
+            release()  # a signal held while the command started stops it here
+            reader.start()
+            if timer is not None:
+                timer.start()
             assert process.stderr is not None
             for line in process.stderr:
                 stderr.append(line)
@@ -213,7 +254,8 @@ def run_echoing(
         except BaseException:  # Ctrl-C, SIGTERM: its own session got no signal, so stop it
             _kill_group(process)
             process.wait()
-            reader.join(timeout=5)  # the group is dead: stdout ends, before `with` closes it
+            if reader.is_alive():
+                reader.join(timeout=5)  # the group is dead: stdout ends, before `with` closes it
             raise
         finally:
             if timer is not None:
@@ -230,4 +272,11 @@ def _timed_out(argv: Sequence[str | Path], timeout: float | None) -> InternalErr
     return InternalError(
         f"{argv[0]} did not finish within {timeout} s",
         hint="Nothing was changed; re-run with --debug to see the command line.",
+    )
+
+
+def _cannot_run(argv: Sequence[str], exc: OSError) -> InternalError:
+    return InternalError(
+        f"cannot run {argv[0]}: {exc.strerror}",
+        hint="Reinstall envlock: the uv binary ships as its dependency.",
     )
