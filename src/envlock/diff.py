@@ -267,7 +267,9 @@ def _package_changes(name: str, old: Package, new: Package, sides: _Sides) -> li
     if source is not None:
         changes.append(source)
     version = _version_change(name, old, new, sides)
-    moved = (old.index or "") != (new.index or "")
+    # A lock that names no index (pip lock writes none) leaves it unknown: not a move. Where
+    # the files come from is still compared, host by host (_source_change).
+    moved = bool(old.index and new.index) and old.index != new.index
     rebuilt = version is not None and version.kind is ChangeKind.VARIANT_CHANGED
     if moved and version is not None and rebuilt and sides.names_index(new.index):
         # A new build (cu124 -> cu126) lives on its own index, the one the new lock names.

@@ -59,6 +59,14 @@ class LockMeta:
     exclude_newer: datetime | None = None
     # Base image digests known when the lock was made: image reference (name:tag) -> sha256:...
     images: Mapping[str, str] = field(default_factory=dict)
+    # A lock another tool wrote (no [tool.envlock]): each fact above as envlock derived it
+    # from the lock itself (envlock.foreign), or what it does instead where it could not.
+    derived: tuple[str, ...] = ()
+
+    @property
+    def foreign(self) -> bool:
+        """Derived from a lock without [tool.envlock] rather than read from that table."""
+        return bool(self.derived)
 
     def to_tool(self) -> dict[str, Any]:
         table: dict[str, Any] = {
@@ -108,8 +116,11 @@ def lock_meta(lock: Pylock) -> LockMeta | None:
 # parse
 
 
-def parse_lock_text(text: str, *, source: str = LOCK_FILENAME) -> Pylock:
-    """Parse and validate a PEP 751 lock; errors name the file and the key path."""
+def parse_lock_text(text: str, *, source: str = LOCK_FILENAME, installs: bool = True) -> Pylock:
+    """Parse and validate a PEP 751 lock; errors name the file and the key path.
+
+    ``installs=False`` (review: diff, textconv) reads locks whose artifacts are ``file://``
+    URLs or paths outside the lock's directory: nothing is fetched or installed from them."""
     try:
         data = _toml.loads(text)
     except _toml.DECODE_ERRORS as exc:
@@ -128,7 +139,7 @@ def parse_lock_text(text: str, *, source: str = LOCK_FILENAME) -> Pylock:
             f"{source} is not a valid PEP 751 lock: {exc}",
             hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
         ) from None
-    problem = _unsafe(lock)
+    problem = _unsafe(lock, installs=installs)
     if problem is not None:
         raise LockfileError(
             f"{source}: {problem}",
@@ -147,7 +158,7 @@ _HASH_HEX = {
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def _unsafe(lock: Pylock) -> str | None:
+def _unsafe(lock: Pylock, *, installs: bool = True) -> str | None:
     """What PEP 751 validation lets through but envlock must not act on, or None.
 
     Hashes must be hex digests of an algorithm envlock can compute; artifact URLs must be
@@ -164,19 +175,23 @@ def _unsafe(lock: Pylock) -> str | None:
         artifacts: list[PackageWheel | PackageSdist | PackageArchive] = list(package.wheels or ())
         artifacts += [a for a in (package.sdist, package.archive) if a is not None]
         for artifact in artifacts:
-            problem = _artifact_problem(artifact)
+            problem = _artifact_problem(artifact, installs=installs)
             if problem is not None:
                 return f"{where}: {problem}"
     return None
 
 
-def _artifact_problem(artifact: PackageWheel | PackageSdist | PackageArchive) -> str | None:
+def _artifact_problem(
+    artifact: PackageWheel | PackageSdist | PackageArchive, *, installs: bool
+) -> str | None:
     for algorithm, digest in artifact.hashes.items():
         length = _HASH_HEX.get(algorithm)
         if length is None:
             return f"unknown hash algorithm {algorithm!r} (known: {', '.join(_HASH_HEX)})"
         if len(digest) != length or not _HEX.issuperset(digest):
             return f"the {algorithm} hash {digest[:80]!r} is not a {length}-digit hex digest"
+    if not installs:
+        return None
     url = artifact.url
     if url is not None and not url.lower().startswith(("https://", "http://")):
         return f"artifact URL {url[:200]!r} is not http(s)"

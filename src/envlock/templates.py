@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from envlock import _toml
@@ -31,6 +31,13 @@ class InitOptions:
     vision: bool = True
     audio: bool = False
     force: bool = False
+    # envlock init --from FILE: the file adopted, the reason for each choice, and what the
+    # file says beyond the flags (a requires-python range, index mirrors)
+    source: str = ""
+    notes: tuple[str, ...] = ()
+    python_range: str | None = None
+    pypi_index: str | None = None
+    pytorch_index: str | None = None
 
 
 def default_release(channels: Channels) -> Release:
@@ -41,7 +48,29 @@ def default_release(channels: Channels) -> Release:
     return channels.releases[-1]
 
 
+def has_build(release: Release, cuda: str) -> bool:
+    """Whether the release has a variant a [torch] cuda request names ("12.4", "12", "cpu")."""
+    for variant in release.variants:
+        if variant.kind is VariantKind.CUDA and not cuda[:1].isalpha():
+            parts = tuple(int(p) for p in cuda.split("."))
+            if variant.version[: len(parts)] == parts:
+                return True
+        elif cuda.startswith("rocm") and variant.kind is VariantKind.ROCM:
+            if variant.version_text.startswith(cuda.removeprefix("rocm")):
+                return True
+        elif variant.name == cuda:
+            return True
+    return False
+
+
 def _release_for(options: InitOptions, channels: Channels) -> Release:
+    if options.torch is None and options.source and options.cuda not in (None, "auto"):
+        # An adopted file that names a build but no torch meant the newest torch with it.
+        cuda = normalise_cuda(options.cuda or "")
+        having = [r for r in channels.releases if has_build(r, cuda)]
+        verified = [r for r in having if not r.unverified & {"variants", "python"}]
+        if having:
+            return (verified or having)[-1]
     if options.torch is None:
         return default_release(channels)
     try:
@@ -61,12 +90,52 @@ def _release_for(options: InitOptions, channels: Channels) -> Release:
     return matching[-1]
 
 
+def chosen_release(options: InitOptions, channels: Channels) -> Release:
+    """The torch release the template will write for these options."""
+    return _release_for(options, channels)
+
+
 def _python_for(options: InitOptions, release: Release, current: str) -> str:
     if options.python is not None:
         return options.python
+    allowed = list(release.python)
+    if options.python_range:
+        try:
+            within = SpecifierSet(options.python_range)
+        except InvalidSpecifier:
+            within = SpecifierSet()
+        allowed = [p for p in allowed if within.contains(f"{p}.0") or within.contains(f"{p}.99")]
+        if current in allowed:
+            return current
+        return allowed[0] if allowed else release.python[-1]
     if current in release.python:
         return current
     return release.python[-1]
+
+
+def _adopted(options: InitOptions) -> list[str]:
+    """The comment block that says where each adopted choice came from."""
+    if not options.source:
+        return []
+    lines = [f"# Adopted from {options.source} by `envlock init --from`; what it said:"]
+    lines += [f"#   - {note}" for note in options.notes]
+    return [*lines, ""]
+
+
+def _indexes(options: InitOptions) -> list[str]:
+    if options.pypi_index is None and options.pytorch_index is None:
+        return [
+            "# [indexes]  # mirrors; ENVLOCK_PYPI_INDEX_URL / ENVLOCK_PYTORCH_INDEX_URL override "
+            "these",
+            '# pypi = "https://pypi.org/simple"',
+            '# pytorch = "https://download.pytorch.org/whl"',
+        ]
+    lines = [f"[indexes]  # from {options.source}; ENVLOCK_*_INDEX_URL override these"]
+    if options.pypi_index is not None:
+        lines.append(f"pypi = {_toml.value(options.pypi_index)}")
+    if options.pytorch_index is not None:
+        lines.append(f"pytorch = {_toml.value(options.pytorch_index)}")
+    return lines
 
 
 def _package_lines(packages: tuple[str, ...]) -> list[str]:
@@ -119,7 +188,11 @@ def render_spec_template(
         cuda_comment = f"# envlock init chose this: {recommendation.reason}."
     else:
         cuda = normalise_cuda(options.cuda)
-        cuda_comment = "# Chosen on the command line (envlock init --cuda)."
+        cuda_comment = (
+            f"# Taken from {options.source} (see the notes at the top)."
+            if options.source
+            else "# Chosen on the command line (envlock init --cuda)."
+        )
     version = options.torch or release.name
     builds = ", ".join(
         v.version_text if v.kind is VariantKind.CUDA else v.name for v in release.variants
@@ -128,6 +201,7 @@ def render_spec_template(
         "# torchenv.toml: the environment envlock locks into pylock.toml.",
         '# Edit it, then run `envlock lock`. Reference: README.md, section "torchenv.toml".',
         "",
+        *_adopted(options),
         "[env]",
         "# The CPython minor version to lock for.",
         f"python = {_toml.value(python)}",
@@ -153,9 +227,7 @@ def render_spec_template(
         "# [resolution]",
         "# exclude-newer = 2026-11-01T00:00:00Z  # lock as of a date: same inputs, same answer",
         "",
-        "# [indexes]  # mirrors; ENVLOCK_PYPI_INDEX_URL / ENVLOCK_PYTORCH_INDEX_URL override these",
-        '# pypi = "https://pypi.org/simple"',
-        '# pytorch = "https://download.pytorch.org/whl"',
+        *_indexes(options),
         "",
     ]
     return "\n".join(lines), recommendation, facts

@@ -81,7 +81,6 @@ LOCK_CASES: dict[str, Callable[[str], str | bytes]] = {
     "url-file-scheme": lambda t: _six_url_to(
         t, 'url = "file:///etc/six-1.17.0-py2.py3-none-any.whl"'
     ),
-    "not-envlock": lambda t: t[: t.index("[tool.envlock]")],
 }
 
 # Every command that reads a lock; "L" is the malformed lock, outputs go to the project.
@@ -97,8 +96,16 @@ LOCK_COMMANDS: dict[str, tuple[str, ...]] = {
     "diff-old-side": ("diff", "L", "pylock.toml"),
     "diff-new-side": ("diff", "pylock.toml", "L"),
 }
-# diff and doctor only read what they report; a lock that is not envlock's is fine there.
-ENVLOCK_ONLY = {"not-envlock": {"doctor", "diff-old-side", "diff-new-side"}}
+# A lock without [tool.envlock] is valid input for every command now (issue 15;
+# tests/test_foreign_locks.py runs each command on locks pip and uv wrote). diff installs
+# nothing: it reads file:// URLs and paths outside the lock's directory and shows them as local;
+# every installing command still refuses them.
+_REVIEW = {"diff-old-side", "diff-new-side"}
+ACCEPTED_BY = {
+    "url-file-scheme": _REVIEW,
+    "path-escapes-dotdot": _REVIEW,
+    "path-escapes-absolute": _REVIEW,
+}
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
@@ -115,7 +122,7 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
         (case, command)
         for case in sorted(LOCK_CASES)
         for command in sorted(LOCK_COMMANDS)
-        if command not in ENVLOCK_ONLY.get(case, set())
+        if command not in ACCEPTED_BY.get(case, set())
     ],
 )
 def test_malformed_lock_refused_by_every_command(
@@ -136,7 +143,7 @@ def test_malformed_lock_refused_by_every_command(
     assert len(result.stderr) < 4000  # a 10 MB input is not echoed back
 
 
-@pytest.mark.parametrize("case", sorted(set(LOCK_CASES) - {"not-envlock"}))
+@pytest.mark.parametrize("case", sorted(LOCK_CASES))
 def test_lock_does_not_overwrite_a_damaged_lock_unless_upgrading(
     case: str, real_lock: tuple[str, str], fixture_env: Path, cli: Cli
 ) -> None:

@@ -57,6 +57,8 @@ def bundle(
     env = os.environ if environ is None else environ
     files.refuse_symlink(output)
     text, lock, meta = _read_envlock_lock(lock_path)
+    for note in meta.derived:  # another tool's lock: what stands in for [tool.envlock]
+        report(f"{lock_path.name} has no [tool.envlock]; derived {note}")
     wanted = tuple(platforms) or meta.platforms
     for name in wanted:
         _export_platform(lock_path, meta, name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,7 +68,7 @@ def doctor(
         facts = _with_lock_python(facts, meta.python, env, host_probe)
     channels = load_channels()
     if venv is None or python is None:
-        findings = diagnose(lock, meta, facts, channels)
+        findings = _foreign(meta, diagnose(lock, meta, facts, channels))
         return DoctorReport(lock_path=lock_path, host=facts, findings=tuple(findings))
     from envlock.io.runtime_probe import PROBE_TIMEOUT, probe_python  # noqa: PLC0415
 
@@ -124,9 +124,23 @@ def _with_runtime(
     )
     return replace(
         report,
-        findings=tuple(rank([*diagnose(lock, meta, judged, channels), *found])),
+        findings=tuple(rank(_foreign(meta, [*diagnose(lock, meta, judged, channels), *found]))),
         unavailable=unavailable_reason(runtime, host, channels),
     )
+
+
+def _foreign(meta: LockMeta, findings: Sequence[Finding]) -> list[Finding]:
+    """A lock another tool wrote: its record was derived from the torch entry itself, so the
+    record-against-entry check says nothing; one note per derived fact says how instead."""
+    from envlock.doctor import Finding, Level  # noqa: PLC0415 - see the module note
+
+    if not meta.foreign:
+        return list(findings)
+    kept = [f for f in findings if "[tool.envlock]" not in f.what]
+    notes = [
+        Finding(level=Level.NOTE, what=f"derived (no [tool.envlock]): {n}") for n in meta.derived
+    ]
+    return [*kept, *notes]
 
 
 def lock_synced_into(venv: Path, locks: Mapping[str, Path]) -> str | None:

@@ -149,6 +149,7 @@ def _lock_one(
     index_reader: IndexReader | None = None,
     offer_reader: OfferReader | None = None,
     settle_named: bool = True,
+    keep: Mapping[str, str] | None = None,
 ) -> LockResult:
     """Lock one (variant's) spec into lock_path. ``also_prefer``: other locks whose versions to
     keep where possible (variant alignment); ``force`` re-resolves even if fresh;
@@ -169,6 +170,7 @@ def _lock_one(
         and not upgrade
         and not upgrade_packages
         and not force
+        and not keep
     ):
         return LockResult(lock_path=lock_path, changed=False, lock=previous)
 
@@ -202,6 +204,12 @@ def _lock_one(
         if p.name in selection.routed or is_cuda_runtime(p.name)
     )
     preferences = preferences_lock(prefer, str(spec.requires_python), skip=skip) if prefer else None
+    if keep:  # --keep-versions FILE: its versions first, then the previous lock's
+        from envlock.keep import with_kept  # noqa: PLC0415 - only with --keep-versions
+
+        preferences = with_kept(
+            preferences, keep, registry=project.pypi_url, requires_python=str(spec.requires_python)
+        )
     meta = LockMeta(
         spec_digest=digest,
         envlock_version=__version__,
@@ -245,7 +253,7 @@ def _lock_one(
 
     new_lock = resolve(spec.packages)
     settled = None
-    if settle_named and spec.packages:
+    if settle_named and spec.packages and not keep:  # kept versions are held on purpose
         from envlock.heldback import preferred_versions  # noqa: PLC0415
 
         preferred = {} if upgrade else preferred_versions(prefer, skip)
@@ -495,17 +503,21 @@ def lock(
     hash_missing: HashMissing = HashMissing.REFUSE,
     index_reader: IndexReader | None = None,
     offer_reader: OfferReader | None = None,
+    keep_versions: Path | None = None,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (see _lock_spec); two runs on one spec take turns.
 
     ``index_reader`` reads the project pages of the lock's hash check, ``offer_reader`` what
-    the named packages' pages offer (default: the real indexes); tests pass fakes."""
+    the named packages' pages offer (default: the real indexes); tests pass fakes.
+    ``keep_versions``: a requirements.txt / pyproject.toml / environment.yml / pylock.toml
+    whose exact versions the lock keeps where the spec and the indexes allow."""
     if lock_path is not None:
         _validate_lock_path(lock_path)
     if not spec_path.is_file():
         read_spec(spec_path)  # the clear "does not exist" error
+    keep = _kept_versions(keep_versions) if keep_versions is not None else {}
     with files.exclusive(spec_path):
-        return _lock_spec(
+        run = _lock_spec(
             spec_path,
             lock_path=lock_path,
             variant=variant,
@@ -516,7 +528,37 @@ def lock(
             hash_missing=hash_missing,
             index_reader=index_reader,
             offer_reader=offer_reader,
+            keep=keep,
         )
+    if keep_versions is not None:
+        from envlock.keep import kept_report  # noqa: PLC0415 - only with --keep-versions
+
+        for result in run.results:
+            for line in kept_report(result.lock, keep, source=keep_versions.name):
+                report(line)
+    return run
+
+
+def _kept_versions(path: Path) -> dict[str, str]:
+    """The exact versions ``path`` pins (envlock.adopt reads it as `init --from` does)."""
+    from envlock.adopt import adopt_text, referenced_files  # noqa: PLC0415 - only here
+    from envlock.keep import kept_pins  # noqa: PLC0415
+
+    text = files.read_text(path)
+    if text is None:
+        raise UsageError(
+            f"--keep-versions {path}: no such file",
+            hint="Pass the requirements.txt, environment.yml or pylock.toml the spec was "
+            "adopted from (envlock init --from).",
+        )
+    includes = {}
+    for ref in referenced_files(text) if not path.name.endswith((".toml", ".yml")) else ():
+        included = files.read_text(path.parent / ref)
+        if included is not None:
+            includes[ref] = included
+    channels = load_channels(SELECTION_FILES)
+    intent = adopt_text(path.name, text, channels=channels, includes=includes)
+    return kept_pins(intent.pins)
 
 
 def _lock_spec(
@@ -531,6 +573,7 @@ def _lock_spec(
     hash_missing: HashMissing = HashMissing.REFUSE,
     index_reader: IndexReader | None = None,
     offer_reader: OfferReader | None = None,
+    keep: Mapping[str, str] | None = None,
 ) -> LockRun:
     """torchenv.toml -> pylock.toml (or pylock.<variant>.toml for each [variants.<name>]).
 
@@ -560,6 +603,7 @@ def _lock_spec(
                     hash_missing=hash_missing,
                     index_reader=index_reader,
                     offer_reader=offer_reader,
+                    keep=keep,
                 ),
             )
         )
@@ -595,6 +639,7 @@ def _lock_spec(
                 write=False,
                 index_reader=index_reader,
                 offer_reader=offer_reader,
+                keep=keep,
             )
         )
     by_name = dict(zip(names, results, strict=True))

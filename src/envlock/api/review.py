@@ -40,9 +40,10 @@ def _parse_side(text: str | None, label: str, side: str, *, undecodable: bool = 
     if text is None:
         return LockSide(label=label, lock=None)
     if not undecodable:
-        return LockSide(label=label, lock=parse_lock_text(text, source=f"{label} ({side} side)"))
+        lock = parse_lock_text(text, source=f"{label} ({side} side)", installs=False)
+        return LockSide(label=label, lock=lock)
     # History cannot be fixed: read what decodes, and say so (in the error too, if it fails).
-    lock = parse_lock_text(text, source=f"{label} ({side} side, not valid UTF-8)")
+    lock = parse_lock_text(text, source=f"{label} ({side} side, not valid UTF-8)", installs=False)
     warning = f"{label} ({side} side) is not valid UTF-8; read with U+FFFD for the bad bytes"
     return LockSide(label=label, lock=lock, warnings=(warning,))
 
@@ -112,7 +113,8 @@ def textconv(path: Path) -> str:
         else ""
     )
     try:
-        return note + render_summary(parse_lock_text(blob.text, source=str(path)))
+        lock = parse_lock_text(blob.text, source=str(path), installs=False)
+        return note + render_summary(lock)
     except LockfileError:
         return note + blob.text
 

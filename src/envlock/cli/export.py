@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from envlock import api
+from envlock.api.export import lock_notes
 from envlock.cli._app import (
     ForceOption,
     LockPathOption,
@@ -26,10 +27,20 @@ if TYPE_CHECKING:
 
 export_app = typer.Typer(
     name="export",
-    help="Write the lock in another format (the lock is the only input; nothing re-resolves).",
+    help="Write the lock in another format (the lock is the only input; nothing re-resolves): "
+    "requirements, conda, dockerfile, uv.",
     no_args_is_help=True,
 )
 app.add_typer(export_app)
+
+
+def _say_derived(lock_path: Path) -> None:
+    """A lock another tool wrote: what was derived in place of [tool.envlock], on stderr."""
+    notes = lock_notes(lock_path)
+    if notes:
+        err.print(f"note: {lock_path} has no [tool.envlock]; derived from the lock:", markup=False)
+    for note in notes:
+        err.print(f"  {note}", markup=False)
 
 
 def _emit(text: str, output: Path | None, *, lock_path: Path, force: bool) -> None:
@@ -60,6 +71,7 @@ def export_requirements(
     """
     lock_path = _with_variant(lock_path, variant)
     text = api.export_requirements(lock_path, platform=platform.value if platform else None)
+    _say_derived(lock_path)
     _emit(text, output, lock_path=lock_path, force=force)
 
 
@@ -91,6 +103,35 @@ def export_conda(
         channels=tuple(channel or ("conda-forge",)),
         name=name,
     )
+    _say_derived(lock_path)
+    _emit(text, output, lock_path=lock_path, force=force)
+
+
+@export_app.command("uv")
+def export_uv(
+    lock_path: LockPathOption = Path("pylock.toml"),
+    variant: VariantOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (atomically), e.g. pyproject.toml."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="[project] name. Default: the lock's directory name.")
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """pyproject.toml with which a plain `uv lock` picks the same torch build.
+
+    The PyTorch variant index is declared explicit and only the torch family is routed to it
+    ([tool.uv.sources], per platform where PyPI's own wheel is the build elsewhere); the lock's
+    platforms and Python become [tool.uv] environments. Dependencies: the spec's [packages]
+    (the lock's packages, pinned, when no torchenv.toml is beside it).
+    """
+    from envlock.api.export import export_uv as render  # noqa: PLC0415 - only here
+
+    lock_path = _with_variant(lock_path, variant)
+    text = render(lock_path, name=name)
+    _say_derived(lock_path)
     _emit(text, output, lock_path=lock_path, force=force)
 
 
@@ -168,6 +209,7 @@ def export_dockerfile(
         base_digest=base_digest,
         jupyter=jupyter,
     )
+    _say_derived(lock_path)
     written = result.files()
     api.write_output_dir(output, written, lock_path=lock_path, force=force)
     err.print(f"Wrote {', '.join(str(output / name) for name in written)}: {result.note}.")

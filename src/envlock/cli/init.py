@@ -43,8 +43,22 @@ def init(
             help="A platform the lock must install on. Repeatable. Default: linux-x86_64."
         ),
     ] = None,
-    vision: Annotated[bool, typer.Option(help="Add the paired torchvision.")] = True,
-    audio: Annotated[bool, typer.Option(help="Add the paired torchaudio.")] = False,
+    vision: Annotated[
+        bool | None,
+        typer.Option(help="Add the paired torchvision. Default: yes (with --from: as the file)."),
+    ] = None,
+    audio: Annotated[
+        bool | None,
+        typer.Option(help="Add the paired torchaudio. Default: no (with --from: as the file)."),
+    ] = None,
+    from_: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Adopt an existing project: a requirements.txt (or Dockerfile / script with "
+            "`pip install`), pyproject.toml, environment.yml or pylock.toml.",
+        ),
+    ] = None,
     path: Annotated[Path, typer.Option("--path", help="Where to write the spec.")] = Path(
         SPEC_FILENAME
     ),
@@ -56,19 +70,32 @@ def init(
     /sys/module/nvidia/version or nvidia-smi) and writes a concrete build with a comment
     saying what it found. The spec never says "auto": a lock must not depend on who runs it.
 
-    Example: envlock init --torch 2.6 --cuda 12.4 --with transformers --with datasets
+    With --from FILE, init writes the torchenv.toml equivalent to what FILE asks for (the torch
+    pin and its +cuXYZ label, the PyTorch index URL, conda's pytorch-cuda, the other packages),
+    with a comment for each choice; flags given as well win over the file. Then
+    `envlock lock --keep-versions FILE` keeps the file's versions where it can.
+
+    Example: envlock init --torch 2.6 --cuda 12.4 --with transformers --with datasets;
+    envlock init --from requirements.txt
     """
+    adopting = from_ is not None
     options = api.InitOptions(
         torch=torch,
         cuda=cuda,
         python=python,
         packages=tuple(with_ or ()),
         platforms=tuple(p.value for p in platform or ()),
-        vision=vision,
-        audio=audio,
+        vision=vision if vision is not None else not adopting,
+        audio=bool(audio),
         force=force,
     )
-    result = api.init(path, options)
+    if from_ is not None:
+        from envlock.api.init import init_from  # noqa: PLC0415 - only for --from
+
+        result = init_from(path, from_, options)
+        err.print(f"Adopted {from_}: {len(result.text.splitlines())} lines, a comment per choice.")
+    else:
+        result = api.init(path, options)
     if result.recommendation is not None:
         err.print(f'Build: cuda = "{result.recommendation.cuda}" ({result.recommendation.reason})')
     err.print(f"Wrote {result.path}. Next: `envlock lock`.")

@@ -58,6 +58,15 @@ def lock(
             "packages raised and those held back (by what, through which requirement).",
         ),
     ] = False,
+    keep_versions: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep-versions",
+            help="Keep the exact versions this file pins (the requirements.txt, "
+            "environment.yml or pylock.toml adopted with `envlock init --from`) where the "
+            "spec and the indexes allow; says which it could not keep.",
+        ),
+    ] = None,
 ) -> None:
     """Resolve torchenv.toml into a hash-pinned PEP 751 pylock.toml.
 
@@ -92,6 +101,7 @@ def lock(
             upgrade_packages=tuple(upgrade_package or ()),
             report=err.print,
             hash_missing=hash_missing,
+            keep_versions=keep_versions,
         )
     for outcome in run.results:
         for warning in outcome.warnings:
