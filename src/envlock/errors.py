@@ -12,6 +12,7 @@ Exit codes (documented in the README):
 6     hash: an artifact does not match its recorded hash
 7     materialise: a lock is invalid, or a venv/export/lock cannot be produced
 8     filesystem: the OS refused a write or rename (read-only, no space, long name, busy)
+9     import: a package the spec names, installed exactly as locked, does not import
 70    internal error (a bug in envlock)
 130   interrupted (Ctrl-C, SIGINT)
 143   terminated (SIGTERM: ``docker stop``, a cancelled CI job, ``kill``)
@@ -35,6 +36,7 @@ class ExitCode(IntEnum):
     HASH = 6
     MATERIALISE = 7
     FILESYSTEM = 8
+    IMPORT = 9
     INTERNAL = 70
 
 
@@ -91,6 +93,13 @@ class FilesystemError(EnvlockError):
     too long, a busy mount point. Built from the OSError by ``filesystem_error``."""
 
     exit_code = ExitCode.FILESYSTEM
+
+
+class ImportCheckError(EnvlockError):
+    """An environment synced exactly as locked in which a package the spec names does not
+    import: locked versions that do not work together (an ABI or API break between them)."""
+
+    exit_code = ExitCode.IMPORT
 
 
 class LockfileError(MaterialiseError):

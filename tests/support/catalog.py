@@ -378,6 +378,7 @@ def pypi() -> list[Dist]:
         ),
         JUPYTERLAB,
         *held_back(),
+        *broken_imports(),
     ]
 
 
@@ -436,5 +437,34 @@ def held_back() -> list[Dist]:
             version="1.0",
             requires_dist=("heldback-hub<2",),
             upload_time=_t(2024, 6),
+        ),
+    ]
+
+
+def broken_imports() -> list[Dist]:
+    """The pyarrow break under names of their own: brokenimport-data 2.14.4 (datasets) uses
+    brokenimport_arrow.PyExtensionType, which brokenimport-arrow 26.0 (pyarrow 21+) removed.
+    Every hash verifies and the lock resolves (data asks for arrow >= 8), yet
+    `import brokenimport_data` raises AttributeError; arrow below 26 imports."""
+    arrow = "brokenimport_arrow"
+    data = (
+        f"import {arrow}\n\n\n"
+        f"class ArrowExtension({arrow}.PyExtensionType):\n    pass\n\n\n"
+        '__version__ = "2.14.4"\n'
+    )
+    return [
+        Dist(
+            name="brokenimport-arrow",
+            version="25.0",
+            files=((f"{arrow}/__init__.py", '__version__ = "25.0"\nPyExtensionType = object\n'),),
+            upload_time=_t(2025, 7),
+        ),
+        Dist(name="brokenimport-arrow", version="26.0", upload_time=_t(2026, 4)),
+        Dist(
+            name="brokenimport-data",
+            version="2.14.4",
+            requires_dist=("brokenimport-arrow>=8",),
+            files=(("brokenimport_data/__init__.py", data),),
+            upload_time=_t(2023, 8),
         ),
     ]

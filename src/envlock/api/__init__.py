@@ -17,10 +17,13 @@ from envlock.api.export import (
     export_conda,
     export_dockerfile,
     export_requirements,
+    export_uv,
+    lock_notes,
     write_output,
     write_output_dir,
 )
-from envlock.api.init import InitResult, init
+from envlock.api.imports import check_synced_imports
+from envlock.api.init import InitResult, init, init_from
 from envlock.api.lock import Freshness, HashMissing, LockResult, LockRun, check, freshness, lock
 from envlock.api.project import (
     SELECTION_FILES,
@@ -58,6 +61,7 @@ __all__ = [
     "_preflight",
     "bundle",
     "check",
+    "check_synced_imports",
     "default_lock_path",
     "diff",
     "doctor",
@@ -65,11 +69,14 @@ __all__ = [
     "export_conda",
     "export_dockerfile",
     "export_requirements",
+    "export_uv",
     "freshness",
     "git_setup",
     "init",
+    "init_from",
     "load_channels",
     "lock",
+    "lock_notes",
     "read_lock",
     "read_side",
     "read_spec",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envlock.api.project import load_channels, read_lock
+from envlock.api.project import load_channels, read_lock, spec_names
 from envlock.errors import MaterialiseError, UsageError
 from envlock.family import TORCH
 from envlock.io import files
@@ -180,22 +180,6 @@ def _provided_proofs(
     return result, notes
 
 
-def _spec_names(lock_path: Path) -> tuple[str, ...]:
-    """The packages torchenv.toml beside the lock names ([packages]), when it is there."""
-    from envlock.api.project import read_spec  # noqa: PLC0415
-    from envlock.errors import EnvlockError  # noqa: PLC0415
-    from envlock.spec import SPEC_FILENAME  # noqa: PLC0415
-
-    spec_path = lock_path.parent / SPEC_FILENAME
-    if not spec_path.is_file():
-        return ()
-    try:
-        spec = read_spec(spec_path)
-    except EnvlockError:
-        return ()
-    return tuple(sorted(spec.package_names))
-
-
 def export_dockerfile(
     lock_path: Path,
     *,
@@ -269,11 +253,13 @@ def export_dockerfile(
         base_digest=digest,
         header=_header(lock_path, target, meta, how),
         jupyter=jupyter,
-        gpus=gpu_option(variant.kind) if torch is not None else "",
+        gpus=gpu_option(variant.kind) if torch is not None and variant is not None else "",
     )
     held, proofs = _provided_proofs(lock_path, provided(chosen)) if plan.official else ([], [])
-    cuda = variant.version_text if variant is not None and variant.kind is VariantKind.CUDA else None
-    imports = sorted({*_spec_names(lock_path)} & names - {TORCH})
+    cuda = (
+        variant.version_text if variant is not None and variant.kind is VariantKind.CUDA else None
+    )
+    imports = sorted({*(spec_names(lock_path) or ())} & names - {TORCH})
     check = check_program(
         python=meta.python,
         cuda=cuda if torch is not None else None,
@@ -297,6 +283,33 @@ def export_dockerfile(
         note=note,
         run=plan.run,
         proofs=tuple(proofs),
+    )
+
+
+def export_uv(lock_path: Path, *, name: str | None = None) -> str:
+    """pyproject.toml for uv: `uv lock` with it picks the lock's torch build (the variant index
+    explicit, the torch family routed to it per platform), for the lock's platforms and Python;
+    its dependencies are the spec's [packages] beside the lock, else the lock's packages."""
+    from envlock.api.project import SELECTION_FILES, read_spec  # noqa: PLC0415
+    from envlock.errors import EnvlockError  # noqa: PLC0415 - see the module note
+    from envlock.materialise.uvproject import render_uv_project  # noqa: PLC0415
+    from envlock.spec import SPEC_FILENAME  # noqa: PLC0415
+
+    lock, meta = read_lock(lock_path)
+    requirements: tuple[str, ...] | None = None
+    spec_path = lock_path.parent / SPEC_FILENAME
+    if spec_path.is_file():
+        try:
+            requirements = tuple(str(r) for r in read_spec(spec_path).packages)
+        except EnvlockError:
+            requirements = None
+    return render_uv_project(
+        lock,
+        meta,
+        name=name or (lock_path.resolve().parent.name or "envlock-project"),
+        requirements=requirements,
+        family=load_channels(SELECTION_FILES).family.names,
+        lock_name=lock_path.name,
     )
 
 

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 
 from packaging.pylock import Pylock, is_valid_pylock_path
 
-from envlock.errors import LockfileError, MaterialiseError, SpecError, UsageError
+from envlock.errors import EnvlockError, LockfileError, MaterialiseError, SpecError, UsageError
 from envlock.io import files
 from envlock.lockfile import LOCK_FILENAME, LockMeta, lock_meta, parse_lock_text
-from envlock.spec import Indexes, Spec, parse_spec_text
+from envlock.spec import SPEC_FILENAME, Indexes, Spec, parse_spec_text
 from envlock.urls import redact_url
 
 if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
+
     from envlock.channels import Channels
 
 
@@ -99,7 +101,8 @@ def variant_locks(directory: Path) -> dict[str, Path]:
 
 
 def read_lock(lock_path: Path) -> tuple[Pylock, LockMeta]:
-    """An envlock lock and its [tool.envlock] record; errors name the file and key path."""
+    """A PEP 751 lock and its record: [tool.envlock], or for a lock another tool wrote the
+    same facts derived from the lock (envlock.foreign); errors name the file and key path."""
     _, lock, meta = _read_envlock_lock(lock_path)
     return lock, meta
 
@@ -112,12 +115,20 @@ def _read_envlock_lock(lock_path: Path) -> tuple[str, Pylock, LockMeta]:
         )
     lock = parse_lock_text(text, source=str(lock_path))
     meta = lock_meta(lock)
-    if meta is None:
-        raise LockfileError(
-            f"{lock_path} was not written by envlock (no [tool.envlock] table)",
-            hint="Re-create it with `envlock lock`.",
-        )
+    if meta is None:  # another tool's lock: [tool.envlock]'s facts come from the lock itself
+        meta = _derived_meta(lock)
     return text, lock, meta
+
+
+def _derived_meta(lock: Pylock) -> LockMeta:
+    """What [tool.envlock] would say of a lock another tool wrote (``meta.derived`` says how
+    each fact was found); this interpreter's Python is preferred where the lock allows several."""
+    import sys  # noqa: PLC0415 - only for foreign locks
+
+    from envlock.foreign import derive_meta  # noqa: PLC0415 - only for foreign locks
+
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return derive_meta(lock, load_channels(SELECTION_FILES), prefer_python=python)
 
 
 def _digest(text: str) -> str:
@@ -134,3 +145,16 @@ def _index_auth(environ: Mapping[str, str]) -> Callable[[str], tuple[str, str] |
 
     hosts = {urlsplit(i.clean).netloc: (i.user, i.password) for i in private_indexes(environ)}
     return lambda url: hosts.get(urlsplit(url).netloc)
+
+
+def spec_names(lock_path: Path) -> tuple[NormalizedName, ...] | None:
+    """The packages torchenv.toml beside the lock names in [packages], sorted; None when there
+    is no readable spec there (a lock copied alone, another tool's lock)."""
+    spec_path = lock_path.parent / SPEC_FILENAME
+    if not spec_path.is_file():
+        return None
+    try:
+        spec = read_spec(spec_path)
+    except EnvlockError:
+        return None
+    return tuple(sorted(spec.package_names))

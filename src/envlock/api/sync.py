@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock.api.doctor import _preflight
+from envlock.api.imports import _check_imports
+from envlock.api.imports import _recorded_wanted as _recorded_wanted  # noqa: PLC0414 - api.conda imports it from here
 from envlock.api.project import Reporter, _digest, _quiet, _read_envlock_lock, read_lock
 from envlock.errors import MaterialiseError
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from packaging.pylock import Pylock
 
     from envlock.host import HostFacts
+    from envlock.io.import_check import ImportReport
     from envlock.io.ports import HostProbe, Installer
     from envlock.io.venv import Interpreter
     from envlock.lockfile import LockMeta
@@ -37,6 +40,7 @@ class SyncResult:
     warnings: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()  # why an existing venv was rebuilt
     conda: tuple[str, ...] = ()  # a conda prefix's conda part: "python 3.11.7", …
+    imports: ImportReport | None = None  # the import check, when it ran
 
 
 # At the top of a conda prefix `sync --conda` is building at its final path (envlock.api.conda).
@@ -65,12 +69,16 @@ def sync(
     reinstall: bool = False,
     allow_build: Sequence[str] = (),
     host_probe: HostProbe | None = None,
+    check_imports: bool | None = None,
 ) -> SyncResult:
     """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
 
     ``installer``: "uv", "pip" or an Installer (envlock.io.ports); ``host_probe`` reads the
     host (default: this machine). Syncs into one directory take turns (an advisory lock on the
-    venv's parent directory), so two runs meet nowhere else, whichever locks they sync from."""
+    venv's parent directory), so two runs meet nowhere else, whichever locks they sync from.
+
+    Then the packages the spec names are imported in the venv (``check_imports``, see
+    check_synced_imports): one that does not import raises ImportCheckError, the venv synced."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
     if venv_path.is_symlink():  # the swap would replace the link, not fill its target
@@ -94,6 +102,7 @@ def sync(
             reinstall=reinstall,
             allow_build=frozenset(canonicalize_name(n) for n in allow_build),
             host_probe=host_probe,
+            check_imports=check_imports,
         )
 
 
@@ -110,6 +119,7 @@ def _sync(
     reinstall: bool,
     allow_build: frozenset[NormalizedName],
     host_probe: HostProbe | None,
+    check_imports: bool | None,
 ) -> SyncResult:
     from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
@@ -123,6 +133,8 @@ def _sync(
     env = os.environ if environ is None else environ
     recover_interrupted_sync(venv_path)
     lock_text, lock, meta = _read_envlock_lock(lock_path)
+    for note in meta.derived:  # a lock another tool wrote: say what was taken from it
+        report(f"{lock_path.name} has no [tool.envlock]; derived {note}")
     host_probe = host_probe if host_probe is not None else probe.LocalHost()
     system = host_probe.system()
     exists = _sync_target_exists(venv_path)
@@ -137,7 +149,17 @@ def _sync(
         key = _sync_key(lock_text, system, str(marker.get("python", "")))
         if not drift and marker.get("key") == key and host is None:
             count = int(str(marker.get("packages", "0")))
-            return SyncResult(venv=venv_path, changed=False, created=False, packages=count)
+            checked, _ = _check_imports(
+                venv_path,
+                lock_path=lock_path,
+                check=check_imports,
+                changed=False,
+                environ=env,
+                report=report,
+            )
+            return SyncResult(
+                venv=venv_path, changed=False, created=False, packages=count, imports=checked
+            )
         reasons = tuple(f"{d.name}: {d.kind}" for d in drift)
     facts, warnings = _checked_host(
         lock_path,
@@ -183,13 +205,22 @@ def _sync(
         report=report,
         message=f"Installing {len(chosen)} packages ({target.label})",
     )
+    checked, scope = _check_imports(
+        venv_path,
+        lock_path=lock_path,
+        check=check_imports,
+        changed=True,
+        environ=env,
+        report=report,
+    )
     return SyncResult(
         venv=venv_path,
         changed=True,
         created=not exists,
         packages=len(chosen),
-        warnings=warnings,
+        warnings=warnings + scope,
         reasons=reasons,
+        imports=checked,
     )
 
 
@@ -216,11 +247,6 @@ def _checked_host(
             hint="Add this platform to [env] platforms and run `envlock lock`.",
         )
     return facts, warnings
-
-
-def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
-    items = str(marker.get("installed", "")).split()
-    return {NormalizedName(n): v for n, _, v in (item.partition("==") for item in items)}
 
 
 def _refuse_builds(

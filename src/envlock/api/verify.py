@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from envlock.api.project import read_lock
-from envlock.api.sync import _recorded_wanted
+from envlock.api.imports import _recorded_wanted, import_names, scope_warning
+from envlock.api.project import read_lock, spec_names
 from envlock.errors import MaterialiseError
 from envlock.materialise.installed import Drift
 from envlock.spec import Platform
 
 if TYPE_CHECKING:
     from envlock.host import HostFacts
+    from envlock.io.import_check import ImportReport
     from envlock.io.ports import HostProbe
 
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 class Verification:
     drift: tuple[Drift, ...]
     notes: tuple[str, ...] = ()
+    imports: ImportReport | None = None  # with ``imports``: what importing them found
+    versions: Mapping[str, str] = field(default_factory=dict)  # the selection: name -> version
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift and (self.imports is None or self.imports.ok)
 
 
 def verify(
@@ -36,18 +43,20 @@ def verify(
     environ: Mapping[str, str] | None = None,
     host_probe: HostProbe | None = None,
     conda: bool = False,
+    imports: bool = False,
 ) -> Verification:
     """Installed state vs the lock's selection: packages, versions, the very artifacts the last
     sync installed, files against RECORD (hashed with ``deep``), the interpreter and start-up
     code — the same model sync's no-op check uses — plus notes on what could not be judged.
 
     With ``conda``, ``venv_path`` is a conda prefix: its conda part is also checked against the
-    packages `envlock sync --conda` linked (envlock.api.conda)."""
+    packages `envlock sync --conda` linked (envlock.api.conda). With ``imports``, the packages
+    the spec beside the lock names are imported in it (envlock.api.imports), each failure a
+    finding."""
     from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import DriftKind, Recorded, compare  # noqa: PLC0415
     from envlock.materialise.select import platform_target, select  # noqa: PLC0415
 
-    del environ  # the state is read from disk; nothing runs but the interpreter query
     lock, meta = read_lock(lock_path)
     if conda:
         _check_conda_prefix(venv_path)
@@ -73,7 +82,7 @@ def verify(
         marker = None  # not a conda sync's state: nothing here describes this prefix
     conda_marker = marker if conda else None  # its conda part holds whichever lock it synced
     recorded = Recorded.from_marker(marker) if marker is not None else None
-    notes: list[str] = []
+    notes: list[str] = [f"derived (no [tool.envlock]): {note}" for note in meta.derived]
     if recorded is not None and _recorded_wanted(marker or {}) != wanted:
         recorded = None  # synced from another lock: its record says nothing about this one
         notes.append(f"{venv_path} was last synced from another lock; artifacts not compared")
@@ -113,7 +122,19 @@ def verify(
                 "records only (no state from `envlock sync --conda`)"
             )
         drift += conda_drift(venv_path, conda_marker or {}, deep=deep)
-    return Verification(drift=tuple(drift), notes=tuple(notes))
+    report = None
+    if imports:
+        from envlock.io.import_check import check_imports  # noqa: PLC0415 - only when asked
+
+        named = spec_names(lock_path)
+        notes += scope_warning(lock_path, named)
+        report = check_imports(python, import_names(wanted, named), environ=environ)
+    return Verification(
+        drift=tuple(drift),
+        notes=tuple(notes),
+        imports=report,
+        versions={str(k): v for k, v in wanted.items()},
+    )
 
 
 def _check_conda_prefix(prefix: Path) -> None:

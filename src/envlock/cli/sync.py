@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,7 +15,7 @@ from envlock.cli._app import LockPathOption, VariantOption, _progress, _with_var
 from envlock.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    pass
+    from envlock.io.import_check import ImportReport
 
 
 class Installer(StrEnum):
@@ -93,6 +95,17 @@ def sync(
             "A build runs the package's code and fetches its build requirements unpinned.",
         ),
     ] = None,
+    check_imports: Annotated[
+        bool | None,
+        typer.Option(
+            "--check-imports/--no-check-imports",
+            help="Import the packages torchenv.toml names (and torch) in the synced venv; one "
+            "that does not import fails the sync (exit 9). Default: after every change, and "
+            "on a sync with nothing to do only when the last check did not pass; "
+            "--check-imports checks even then.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Make a venv exactly the lock: install by URL and sha256, remove everything else.
 
@@ -108,6 +121,10 @@ def sync(
     the conda channel (--channel; conda-forge by default), then the lock is installed as into a
     venv. The old prefix waits beside PATH until the new one is complete, and comes back on
     any failure; only a directory that is nothing but a conda environment is ever replaced.
+
+    Then the packages torchenv.toml names, and torch, are imported in the environment's own
+    Python (no GPU needed): a venv exactly the lock whose locked versions do not work together
+    (an ABI break) exits 9, left as synced, with each failure's last traceback line.
     """
     target = _target(venv_path, conda_prefix)
     if channel and conda_prefix is None:
@@ -120,6 +137,7 @@ def sync(
     with _progress("Syncing…"):
         if conda_prefix is not None:
             from envlock.api.conda import sync_conda  # noqa: PLC0415 - only for --conda
+            from envlock.api.imports import check_synced_imports  # noqa: PLC0415
 
             result = sync_conda(
                 conda_prefix,
@@ -132,6 +150,15 @@ def sync(
                 reinstall=reinstall,
                 allow_build=builds,
             )
+            # sync_conda records what it linked; the import check is the same as for a venv
+            imports = check_synced_imports(
+                conda_prefix,
+                lock_path=lock,
+                check=check_imports,
+                changed=result.changed,
+                report=err.print,
+            )
+            result = dataclasses.replace(result, imports=imports)
         else:
             result = api.sync(
                 target,
@@ -142,6 +169,7 @@ def sync(
                 link_mode=link_mode.value,
                 reinstall=reinstall,
                 allow_build=builds,
+                check_imports=check_imports,
             )
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False)
@@ -158,6 +186,14 @@ def sync(
     else:
         verb = "Created" if result.created else "Synced"
         err.print(f"{verb} {target}: {result.packages} packages{conda}, exactly as locked.")
+    if result.imports is not None:
+        err.print(_imports_ok(result.imports), markup=False)
+
+
+def _imports_ok(report: ImportReport) -> str:
+    """imports ok: numpy, six, torch (0.4 s)"""
+    shown = ", ".join(report.imported) or "nothing to import"
+    return f"imports ok: {shown} ({report.seconds:.1f} s)"
 
 
 @app.command()
@@ -175,6 +211,14 @@ def verify(
     deep: Annotated[
         bool, typer.Option("--deep", help="Also check every installed file against RECORD.")
     ] = False,
+    imports: Annotated[
+        bool,
+        typer.Option(
+            "--imports",
+            help="Also import the packages torchenv.toml names (and torch) in the venv's "
+            "Python; each one that does not import is a finding, with its last traceback line.",
+        ),
+    ] = False,
 ) -> None:
     """Does the venv still equal the lock? Exit 1 with a table of drift.
 
@@ -182,23 +226,30 @@ def verify(
     .dist-info), against the artifact the last sync installed (replaced by another build of the
     same version), its files against RECORD (sizes; sha256 with --deep), the interpreter and
     pyvenv.cfg, and start-up code (.pth, sitecustomize) that no locked package installed. For
-    a conda prefix, also every conda package against the one sync linked (conda-meta)."""
+    a conda prefix, also every conda package against the one sync linked (conda-meta). With
+    --imports, also that each package torchenv.toml names (and torch) imports."""
     target = _target(venv_path, conda_prefix)
-    report = api.verify(
-        target,
-        lock_path=_with_variant(lock_path, variant),
-        deep=deep,
-        conda=conda_prefix is not None,
-    )
+    with _progress("Importing…") if imports else contextlib.nullcontext():
+        report = api.verify(
+            target,
+            lock_path=_with_variant(lock_path, variant),
+            deep=deep,
+            conda=conda_prefix is not None,
+            imports=imports,
+        )
     drift = report.drift
     for note in report.notes:
         err.print(f"note: {note}", markup=False)
-    if not drift:
+    if report.imports is not None and report.imports.ok:
+        err.print(_imports_ok(report.imports), markup=False)
+    if report.ok:
         err.print(f"{target} matches {lock_path}.")
         return
+    failures = report.imports.failures if report.imports is not None else ()
     rows = [("package", "drift", "locked", "installed")] + [
         (d.name, d.kind, d.expected, d.found) for d in drift
     ]
+    rows += [(f.name, "import", report.versions.get(f.name, ""), f.message) for f in failures]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
         out.print("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())

@@ -15,11 +15,13 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from importlib import metadata
+from importlib.machinery import EXTENSION_SUFFIXES
 from typing import Any, NoReturn
 
 EXPECT_JSON = "{}"
@@ -132,9 +134,29 @@ def base() -> None:
         _provided(item)
 
 
+# Top-level names some wheels ship by mistake: not the package's API, and importing them
+# runs test or build code (a stray setup.py calls setup(); tests import test-only packages).
+NOT_API = ("conftest", "docs", "examples", "setup", "test", "tests")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distribution(name: str) -> metadata.Distribution:
+    """The installed distribution ``name`` (any spelling: ruamel-yaml finds ruamel.yaml)."""
+    try:
+        return metadata.distribution(name)
+    except metadata.PackageNotFoundError:  # Python < 3.10 matches the spelling as given
+        for dist in metadata.distributions():
+            if _normal(str(dist.metadata["Name"] or "")) == _normal(name):
+                return dist
+        raise
+
+
 def top_level(name: str) -> list[str]:
     """The modules a distribution installs at the top (top_level.txt, else its RECORD)."""
-    dist = metadata.distribution(name)
+    dist = distribution(name)
     text = dist.read_text("top_level.txt")
     if text:
         names = [n.strip() for n in text.split() if n.strip()]
@@ -143,10 +165,14 @@ def top_level(name: str) -> list[str]:
         for row in csv.reader((dist.read_text("RECORD") or "").splitlines()):
             path = row[0] if row else ""
             head, _, rest = path.partition("/")
+            suffix = next((x for x in EXTENSION_SUFFIXES if path.endswith(x)), "")
             if not rest and path.endswith(".py"):
                 names.append(path[:-3])
+            elif not rest and suffix:  # an extension module at the top (foo.cpython-311-….so)
+                names.append(path[: -len(suffix)])
             elif rest == "__init__.py":
                 names.append(head)
+    names = [n for n in names if n not in NOT_API]
     plain = sorted({n.replace("/", ".") for n in names if not n.startswith("_")})
     return plain or sorted(set(names))
 
