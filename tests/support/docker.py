@@ -156,6 +156,7 @@ class Engine:
             "host",  # no bridge here: a build step reaches the fixture index on 127.0.0.1
             "--force-rm",
             "--rm",
+            "--no-cache",  # every step runs and prints: the tests read what each one said
             "-t",
             tag,
             str(context),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from envlock.api.project import load_channels, read_lock, spec_names
 from envlock.errors import MaterialiseError, UsageError
-from envlock.family import TORCH
+from envlock.family import TORCH, TORCH_TABLE
 from envlock.io import files
 from envlock.lockfile import LockMeta
 from envlock.spec import Platform
@@ -141,7 +141,6 @@ def _provided_proofs(
 
     from envlock.api.project import _index_auth  # noqa: PLC0415
     from envlock.errors import EnvlockError  # noqa: PLC0415
-    from envlock.family import TORCH_TABLE  # noqa: PLC0415
     from envlock.io.wheelzip import wheel_record  # noqa: PLC0415
     from envlock.materialise.image_check import Provided, record_digest  # noqa: PLC0415
     from envlock.urls import redact_url  # noqa: PLC0415
@@ -260,16 +259,25 @@ def export_dockerfile(
         variant.version_text if variant is not None and variant.kind is VariantKind.CUDA else None
     )
     imports = sorted({*(spec_names(lock_path) or ())} & names - {TORCH})
+    # The CUDA runtime an official image holds: skipped at build time where it is there at the
+    # locked version, installed from the lock otherwise (never assumed by its name alone).
+    may_have = (
+        {s.name: s.version for s in provided(chosen) if s.name not in TORCH_TABLE}
+        if plan.official
+        else {}
+    )
     check = check_program(
+        may_have=may_have,
         python=meta.python,
         cuda=cuda if torch is not None else None,
         provided=held,
         imports=imports,
         locked_torch=torch.version if torch is not None else None,
     )
+    missing = plan.requirements.count(" @ ") - len(may_have)
     note = (
-        f"extends the official {plan.base}; installs {plan.requirements.count(' @ ')} packages "
-        "the image does not provide"
+        f"extends the official {plan.base}; installs {missing} packages the image does not "
+        f"provide, and {len(may_have)} of its CUDA runtime only where the image lacks them"
         if plan.official
         else f"uses {plan.base} with the whole lock ({why_not})"
     )

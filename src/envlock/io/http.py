@@ -212,23 +212,31 @@ class Client:
 
     @contextlib.contextmanager
     def get(
-        self, url: str, *, headers: Mapping[str, str] | None = None, auth: Auth | None = None
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: Auth | None = None,
+        method: str = "GET",
     ) -> Iterator[Response]:
-        """GET ``url`` (redirects followed); the response's connection is reused afterwards
-        when its body was read to the end. Raises TransportError when no answer comes."""
+        """GET (or HEAD) ``url`` (redirects followed); the response's connection is reused
+        afterwards when its body was read to the end. Raises TransportError when no answer
+        comes."""
         url, user, password = split_credentials(url)
         if auth is None and user is not None:
             auth = (user, password or "")
-        response = self._follow(url, dict(headers or {}), auth)
+        response = self._follow(url, dict(headers or {}), auth, method)
         try:
             yield response
         finally:
             response.close()
 
-    def _follow(self, url: str, headers: dict[str, str], auth: Auth | None) -> Response:
+    def _follow(
+        self, url: str, headers: dict[str, str], auth: Auth | None, method: str = "GET"
+    ) -> Response:
         credentials = auth if auth is not None else netrc_auth(url, self._environ)
         for _ in range(_MAX_REDIRECTS + 1):
-            response = self._request(url, headers, credentials)
+            response = self._request(url, headers, credentials, method)
             location = response.header("Location")
             if response.status not in _REDIRECTS or not location:
                 return response
@@ -236,6 +244,7 @@ class Client:
             target = urljoin(url, location)
             if urlsplit(target)[:2] != urlsplit(url)[:2]:  # another origin: not our secret
                 credentials = netrc_auth(target, self._environ)
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
             url = target
         raise TransportError(url, f"more than {_MAX_REDIRECTS} redirects", hint=_RETRY)
 
@@ -260,7 +269,13 @@ class Client:
             target = url  # a plain-HTTP proxy takes the absolute URL
         return _Route(scheme, parts.hostname, port, proxy), target
 
-    def _request(self, url: str, headers: Mapping[str, str], credentials: Auth | None) -> Response:
+    def _request(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        credentials: Auth | None,
+        method: str = "GET",
+    ) -> Response:
         route, target = self._route(url)
         sent = {"User-Agent": f"envlock/{__version__}", **headers}
         if credentials is not None:
@@ -270,14 +285,14 @@ class Client:
         connection, reused = self._take(url, route)
         try:
             try:
-                connection.request("GET", target, headers=sent)
+                connection.request(method, target, headers=sent)
                 raw = connection.getresponse()
             except _STALE:
                 if not reused:
                     raise
                 connection.close()  # closed while idle: once more on a new connection
                 connection = self._connect(url, route)
-                connection.request("GET", target, headers=sent)
+                connection.request(method, target, headers=sent)
                 raw = connection.getresponse()
         except TransportError:
             connection.close()

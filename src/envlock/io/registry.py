@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
@@ -78,24 +79,72 @@ def _token(client: http.Client, challenge: str, repository: str) -> str:
     return token
 
 
-def image_digest(reference: str, *, registry: str, timeout: float = 10.0) -> str | None:
+_MANIFEST_TYPES = frozenset(t.strip() for t in _ACCEPT.split(","))
+_MAX_MANIFEST = 4 << 20  # an image index is a few KB; anything this big is not one
+_DEADLINE_S = 60.0  # a registry that drips bytes must not stall `envlock lock`
+
+
+def _body(response: http.Response, deadline: float) -> bytes:
+    """The manifest body, at most _MAX_MANIFEST bytes, read before ``deadline``."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes(1 << 16):
+        size += len(chunk)
+        if size > _MAX_MANIFEST:
+            raise _refused(f"sent a manifest of more than {_MAX_MANIFEST >> 20} MiB")
+        if time.monotonic() > deadline:
+            raise _refused(f"took more than {_DEADLINE_S:.0f} s to send a manifest")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refused(why: str) -> IndexUnavailableError:
+    return IndexUnavailableError(
+        f"the registry {why}",
+        hint="Check ENVLOCK_DOCKER_REGISTRY, or pin the digest yourself: [docker] digests in "
+        "torchenv.toml.",
+    )
+
+
+def _ask(
+    client: http.Client, url: str, headers: dict[str, str], repository: str, method: str
+) -> tuple[int, str, str, bytes]:
+    """(status, content type, Docker-Content-Digest, body) for one manifest request, with
+    one anonymous bearer token fetched when the registry asks for it (Docker Hub does)."""
+    deadline = time.monotonic() + _DEADLINE_S
+    for attempt in range(2):
+        with client.get(url, headers=headers, method=method) as response:
+            body = _body(response, deadline)
+            status = response.status
+            challenge = response.header("WWW-Authenticate")
+            kind = response.header("Content-Type").split(";", 1)[0].strip()
+            digest = response.header("Docker-Content-Digest").strip()
+        if status == 401 and attempt == 0 and challenge.lower().startswith("bearer "):
+            headers["Authorization"] = "Bearer " + _token(client, challenge, repository)
+            continue
+        break
+    return status, kind, digest, body
+
+
+def image_digest(reference: str, *, registry: str, timeout: float | None = None) -> str | None:
     """The sha256 digest ``registry`` serves for ``reference`` (name:tag); None when the
-    registry has no such tag. IndexUnavailableError when it cannot be asked."""
+    registry has no such tag. IndexUnavailableError when it cannot be asked, or answers with
+    something that is not a manifest (a captive portal's page is never a digest).
+
+    HEAD first (Docker Hub does not count it against the pull limit) and its
+    Docker-Content-Digest; without that header, GET the manifest, check it is one (its media
+    type) and digest its bytes, and where both exist they must agree."""
     repository, tag = _split(reference)
     url = f"{registry}/v2/{quote(repository)}/manifests/{quote(tag)}"
     headers = {"Accept": _ACCEPT}
     try:
-        with http.Client(timeout=timeout) as client:
-            for attempt in range(2):
-                with client.get(url, headers=headers) as response:
-                    body = response.read()
-                    status = response.status
-                    challenge = response.header("WWW-Authenticate")
-                    digest = response.header("Docker-Content-Digest")
-                if status == 401 and attempt == 0 and challenge.lower().startswith("bearer "):
-                    headers["Authorization"] = "Bearer " + _token(client, challenge, repository)
-                    continue
-                break
+        with http.Client(timeout=timeout or http.timeout_s(10)) as client:
+            status, _kind, digest, _ = _ask(client, url, headers, repository, "HEAD")
+            if status == 404:
+                return None
+            if status == 200 and _DIGEST.fullmatch(digest):
+                return digest
+            status, kind, digest, body = _ask(client, url, headers, repository, "GET")
     except http.TransportError as exc:
         raise IndexUnavailableError(
             f"the registry {redact_url(registry)} could not be reached: {exc.reason}",
@@ -108,6 +157,15 @@ def image_digest(reference: str, *, registry: str, timeout: float = 10.0) -> str
             f"the registry {redact_url(registry)} answered HTTP {status} for {reference}",
             hint="Check that the image tag exists there.",
         )
-    if _DIGEST.fullmatch(digest or ""):
-        return digest
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+    if kind not in _MANIFEST_TYPES:
+        raise _refused(
+            f"{redact_url(registry)} answered {reference} with {kind or 'no content type'}, "
+            "not an image manifest"
+        )
+    computed = "sha256:" + hashlib.sha256(body).hexdigest()
+    if digest and digest != computed:
+        raise _refused(
+            f"{redact_url(registry)} sent a manifest for {reference} whose bytes are not the "
+            f"digest it names ({digest[:19]}…)"
+        )
+    return computed

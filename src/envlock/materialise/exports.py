@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from envlock.channels import Channels, DockerImage, Variant, VariantKind
 from envlock.errors import EnvlockError, UsageError
-from envlock.family import TORCH, in_cuda_image
+from envlock.family import TORCH, TORCH_TABLE, in_cuda_image
 from envlock.lockfile import lock_meta, parse_lock_text
 from envlock.materialise.select import Selected, render_requirements
 
@@ -140,6 +140,7 @@ _NO_PYTHON = (
     '{ echo "envlock: the base image has neither python3 nor python on PATH" >&2; exit 1; }'
 )
 CHECK_FILE = "envlock-check.py"
+_TODO = "/tmp/envlock-requirements.txt"  # noqa: S108 - inside the image being built
 JUPYTER_PORT = 8888
 
 
@@ -187,7 +188,9 @@ def render_dockerfile(
     if official:
         assert image is not None
         base = image.tag(flavor)
-        to_install = [s for s in selected if not in_cuda_image(s.name)]
+        # The [torch] table's packages are the image's (checked first); the CUDA runtime is
+        # skipped at build time only where the image holds it at the locked version.
+        to_install = [s for s in selected if s.name not in TORCH_TABLE]
     else:
         base = f"python:{python}-slim"
         to_install = list(selected)
@@ -210,9 +213,10 @@ def render_dockerfile(
         "# stays the one imported). Ubuntu and Debian mark their Python EXTERNALLY-MANAGED (PEP",
         "# 668): the installs are allowed for this step only, as PyTorch's own images do.",
         f"RUN {_FIND_PYTHON}; \\",
-        '    PIP_BREAK_SYSTEM_PACKAGES=1 "$py" -m pip install --no-cache-dir '
-        "--disable-pip-version-check --require-hashes --no-deps -r requirements.txt \\",
-        '    && "$py" -m pip check',
+        f'    "$py" {CHECK_FILE} requirements requirements.txt {_TODO} \\',
+        '    && PIP_BREAK_SYSTEM_PACKAGES=1 "$py" -m pip install --no-cache-dir '
+        f"--disable-pip-version-check --require-hashes --no-deps -r {_TODO} \\",
+        f'    && rm {_TODO} && "$py" -m pip check',
     ]
     if user is None:
         lines.append("# Runs as root (envlock export dockerfile --allow-root).")

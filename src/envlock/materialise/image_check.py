@@ -52,6 +52,7 @@ def check_program(
     provided: Sequence[Provided],
     imports: Sequence[str],
     locked_torch: str | None,
+    may_have: Mapping[str, str] | None = None,
 ) -> str:
     """The source of envlock-check.py for one Dockerfile."""
     expect: Mapping[str, object] = {
@@ -71,6 +72,7 @@ def check_program(
             for p in provided
         ],
         "imports": list(imports),
+        "may_have": dict(sorted((may_have or {}).items())),
     }
     source = inspect.getsource(image_program)
     placeholder = 'EXPECT_JSON = "{}"\n'

@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 from typing import Any, NoReturn
 
 EXPECT_JSON = "{}"
@@ -278,7 +279,54 @@ def imports(argv: list[str]) -> NoReturn:
     os._exit(0)
 
 
+def requirements(source: str, target: str) -> None:
+    """Copy the hashed requirements file ``source`` to ``target`` without the packages the
+    base image may already hold (EXPECT["may_have"]: the CUDA runtime of an official image)
+    that it does hold at the locked version. What it lacks, or holds at another version, is
+    installed from the lock: a name is never assumed to be in the image (nvidia-ml-py and
+    cuda-python look like the CUDA runtime and are not in it)."""
+    may_have: dict[str, str] = EXPECT.get("may_have", {})
+    kept: list[str] = []
+    skipped: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        name = block[0].split(" @ ", 1)[0].strip()
+        want = may_have.get(name)
+        if want is not None:
+            try:
+                there = public(metadata.version(name))
+            except metadata.PackageNotFoundError:
+                there = None
+            if there == public(want):
+                skipped.append(f"{name} {there}")
+                block.clear()
+                return
+        kept.extend(block)
+        block.clear()
+
+    with Path(source).open(encoding="utf-8") as handle:
+        for line in handle.read().splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if line.startswith((" ", "\t")):
+                block.append(line)
+            else:
+                flush()
+                block.append(line)
+    flush()
+    with Path(target).open("w", encoding="utf-8") as handle:
+        handle.write("\n".join(kept) + "\n")
+    count = sum(1 for line in kept if " @ " in line)
+    say(f"{count} to install; the image's own: {', '.join(skipped) or 'none'}")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "imports":
         imports(sys.argv[2:])
+    if sys.argv[1] == "requirements":
+        requirements(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     {"base": base, "smoke": smoke}[sys.argv[1]]()
