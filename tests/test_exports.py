@@ -267,7 +267,9 @@ def test_dockerfile_install_step_on_a_base_with_torch(
         [str(python), program, "base"], capture_output=True, text=True, check=False
     )
     assert ran.returncode == 0, ran.stderr
-    assert "torch 2.6.0+cu126: the files of torch-2.6.0+cu126-" in ran.stdout, ran.stdout
+    assert (
+        "torch 2.6.0+cu126: its RECORD (every file's hash) matches torch-2.6.0+cu126-" in ran.stdout
+    )
     pip = [
         str(python),
         "-m",
@@ -368,3 +370,30 @@ def test_the_run_line_gives_a_cuda_image_its_gpus_whatever_the_base(
     assert "Run:   docker run --gpus all --ipc=host -it my-env" in result.stderr
     dockerfile = (fixture_lock / "docker" / "Dockerfile").read_text()
     assert "# Run:   docker run --gpus all --ipc=host -it my-env" in dockerfile
+
+
+def test_a_dockerfile_from_a_bundle_lock_is_refused(fixture_lock: Path, cli: Cli) -> None:
+    """A bundle's lock names files on this machine: the image's requirements.txt would have
+    held file:// paths no build can see."""
+    assert cli("bundle", "-o", "bundle").code == 0
+    result = cli("export", "dockerfile", "--lock", "bundle/pylock.toml", "-o", "docker")
+    assert_refused(result, ExitCode.MATERIALISE)
+    assert "which a Docker build cannot reach" in result.stderr
+    assert not (fixture_lock / "docker").exists()
+
+
+def test_an_unpinned_official_base_is_said(fixture_lock: Path, cli: Cli) -> None:
+    result = cli("export", "dockerfile", "-o", "docker")
+    assert result.code == 0, result.stderr
+    assert "is not pinned by digest: the lock recorded none" in result.stderr
+
+
+def test_an_aarch64_image_is_built_for_arm64() -> None:
+    """An x86 machine builds for its own architecture unless told: the Build line says so."""
+    from envlock.materialise.exports import render_dockerfile  # noqa: PLC0415
+
+    plan = render_dockerfile(
+        [], python="3.11", image=None, flavor="runtime", user="envlock", base_digest=None,
+        header="h", arch="aarch64",
+    )  # fmt: skip
+    assert "# Build: docker build --platform linux/arm64 -t my-env .\n" in plan.dockerfile

@@ -215,6 +215,15 @@ def export_dockerfile(
             f"Docker images are Linux; {target.value} cannot be exported as a Dockerfile",
             hint="Pass --platform linux-x86_64 (or linux-aarch64).",
         )
+    local = [s.filename for s in chosen if s.url.startswith("file:")]
+    if local:
+        raise MaterialiseError(
+            f"{lock_path.name} names files on this machine ({local[0]}"
+            + (f" and {len(local) - 1} more" if len(local) > 1 else "")
+            + "), which a Docker build cannot reach",
+            hint="Export the Dockerfile from the lock the bundle was made from (its URLs), "
+            "not from the bundle's pylock.toml.",
+        )
     names = {s.name for s in chosen}
     if jupyter and "jupyterlab" not in names:
         raise MaterialiseError(
@@ -255,6 +264,12 @@ def export_dockerfile(
         gpus=gpu_option(variant.kind) if torch is not None and variant is not None else "",
     )
     held, proofs = _provided_proofs(lock_path, provided(chosen)) if plan.official else ([], [])
+    if plan.official and digest is None:
+        proofs.append(
+            f"FROM {plan.base} is not pinned by digest: the lock recorded none (`envlock lock "
+            "--upgrade` reads it from the registry; or pin it with [docker] digests in "
+            "torchenv.toml, or --base-digest)"
+        )
     cuda = (
         variant.version_text if variant is not None and variant.kind is VariantKind.CUDA else None
     )

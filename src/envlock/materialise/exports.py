@@ -144,6 +144,12 @@ _TODO = "/tmp/envlock-requirements.txt"  # noqa: S108 - inside the image being b
 JUPYTER_PORT = 8888
 
 
+def arch_option(arch: str) -> str:
+    """`--platform linux/arm64 ` for an aarch64 lock (an x86 machine builds for its own
+    architecture unless told), nothing for x86-64."""
+    return "--platform linux/arm64 " if arch == "aarch64" else ""
+
+
 def gpu_option(kind: VariantKind) -> str:
     """What `docker run` needs for a build's GPUs: NVIDIA's runtime hook for CUDA, the AMD
     device nodes for ROCm (ROCm's Docker guide), Intel's render nodes for XPU."""
@@ -162,7 +168,9 @@ def run_hint(*, gpus: str, jupyter: bool) -> str:
         parts.append(gpus)
     parts.append("--ipc=host")
     if jupyter:
-        parts.append(f"-p {JUPYTER_PORT}:{JUPYTER_PORT} -e JUPYTER_TOKEN=<secret>")
+        # -e NAME passes the variable from the shell that runs docker: the token stays out of
+        # the command line and the image
+        parts.append(f"-p {JUPYTER_PORT}:{JUPYTER_PORT} -e JUPYTER_TOKEN")
     parts.append("-it my-env")
     return " ".join(parts)
 
@@ -178,6 +186,7 @@ def render_dockerfile(
     header: str,
     jupyter: bool = False,
     gpus: str = "",
+    arch: str = "",
 ) -> DockerPlan:
     """A Dockerfile, the hashed requirements it installs and its .dockerignore (hadolint-clean);
     ``user`` is a name from docker_user, None to stay root; ``gpus`` the `docker run` option
@@ -198,7 +207,7 @@ def render_dockerfile(
     run = run_hint(gpus=gpus, jupyter=jupyter)
     lines = [f"# {line}" for line in header.splitlines()]
     lines += [
-        "# Build: docker build -t my-env .",
+        f"# Build: docker build {arch_option(arch)}-t my-env .",
         f"# Run:   {run}",
         "#        (DataLoader workers share memory: --ipc=host, or --shm-size=8g; Docker's "
         "default 64 MB is too small)",

@@ -123,7 +123,7 @@ def _provided(item: dict[str, Any]) -> None:
             f"from the RECORD of {wheel} (another build of the same version)"
         )
     else:
-        say(f"{name} {dist.version}: the files of {wheel} (RECORD matches)")
+        say(f"{name} {dist.version}: its RECORD (every file's hash) matches {wheel}'s")
 
 
 def base() -> None:
