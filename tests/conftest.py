@@ -59,6 +59,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, uv_cache: Path
     monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(uv_cache))
     # Base image digests are read from a registry only where a test serves one.
     monkeypatch.setenv("ENVLOCK_DOCKER_REGISTRY", "off")
+    # The review gate reads index pages and wheels a diff names: only where a test asks for it.
+    monkeypatch.setenv("ENVLOCK_REVIEW_GATE", "off")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

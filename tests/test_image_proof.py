@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,9 +22,11 @@ import pytest
 from uv import find_uv_bin
 
 from envlock.errors import IndexUnavailableError
+from envlock.io import wheelzip
 from envlock.io.registry import image_digest, registry_url
+from envlock.io.wheelzip import wheel_record
 from tests.conftest import Cli
-from tests.support.indexes import StandardIndexes
+from tests.support.indexes import IndexServer, StandardIndexes
 from tests.support.venvs import make_venv
 from tests.support.wheels import Dist, build_wheel
 from tests.test_lock_e2e import write_spec
@@ -139,6 +142,16 @@ class _Registry(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return
 
+    def do_HEAD(self) -> None:  # no Docker-Content-Digest here: envlock must GET and digest
+        type(self).seen.append(("HEAD " + self.path, self.headers.get("Authorization", "")))
+        authorized = self.headers.get("Authorization") == f"Bearer {self.token}"
+        self.send_response(200 if authorized else 401)
+        if not authorized:
+            host = f"http://127.0.0.1:{self.server.server_address[1]}"
+            self.send_header("WWW-Authenticate", f'Bearer realm="{host}/token",service="fixture"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self) -> None:
         type(self).seen.append((self.path, self.headers.get("Authorization", "")))
         host = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -154,12 +167,22 @@ class _Registry(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif self.path == "/v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime":
-            self._send(200, self.manifest)
+            self._send(200, self.manifest, "application/vnd.oci.image.index.v1+json")
+        elif self.path == "/v2/pytorch/pytorch/manifests/portal":  # a captive portal's answer
+            self._send(200, b"<html>Please log in</html>", "text/html")
+        elif self.path == "/v2/pytorch/pytorch/manifests/lying":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            self.send_header("Docker-Content-Digest", "sha256:" + "1" * 64)
+            self.send_header("Content-Length", str(len(self.manifest)))
+            self.end_headers()
+            self.wfile.write(self.manifest)
         else:
             self._send(404, b"{}")
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
         self.send_response(status)
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -181,11 +204,25 @@ def test_a_bearer_challenge_is_answered_with_an_anonymous_token(registry: str) -
     # no Docker-Content-Digest header: the digest of the manifest bytes as served
     assert digest == "sha256:" + hashlib.sha256(_Registry.manifest).hexdigest()
     paths = [path for path, _ in _Registry.seen]
-    assert paths[0] == "/v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime"
-    assert (
-        paths[1].startswith("/token?") and "scope=repository%3Apytorch%2Fpytorch%3Apull" in paths[1]
+    assert paths[0] == "HEAD /v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime"
+    assert paths[1].startswith("/token?")
+    assert "scope=repository%3Apytorch%2Fpytorch%3Apull" in paths[1]
+    assert _Registry.seen[2] == (
+        "HEAD /v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime",
+        "Bearer t0ken",
     )
-    assert _Registry.seen[2][1] == "Bearer t0ken"
+    assert paths[-1] == "/v2/pytorch/pytorch/manifests/2.6.0-cuda12.4-cudnn9-runtime"
+
+
+def test_a_page_that_is_not_a_manifest_is_never_a_digest(registry: str) -> None:
+    """A captive portal or proxy answering 200 with HTML used to be digested and pinned."""
+    with pytest.raises(IndexUnavailableError, match="text/html, not an image manifest"):
+        image_digest("pytorch/pytorch:portal", registry=registry)
+
+
+def test_a_manifest_whose_bytes_are_not_its_digest_is_refused(registry: str) -> None:
+    with pytest.raises(IndexUnavailableError, match="whose bytes are not the digest it names"):
+        image_digest("pytorch/pytorch:lying", registry=registry)
 
 
 def test_a_missing_tag_is_none_and_an_unreachable_registry_an_index_error(registry: str) -> None:
@@ -265,3 +302,77 @@ def test_the_same_wheel_name_with_other_files_fails(locked: Path, cli: Cli, tmp_
     ran = _base_check(locked, _image_with(tmp_path, swapped))
     assert ran.returncode == 1
     assert "is not the locked build: its files differ from the RECORD of" in ran.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# the wheel reader against hostile servers
+
+
+@pytest.fixture
+def files_server(tmp_path: Path) -> Iterator[tuple[IndexServer, Path]]:
+    root = tmp_path / "files"
+    root.mkdir()
+    server = IndexServer({"/f": (root, "pypi")})
+    try:
+        yield server, root
+    finally:
+        server.close()
+
+
+def _record_of(wheel: Path) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/RECORD"))
+        return archive.read(name).decode()
+
+
+def test_a_record_read_from_one_server_is_not_the_proof_for_another(
+    files_server: tuple[IndexServer, Path], tmp_path: Path
+) -> None:
+    """Bytes read by Range are not checked against the lock's sha256: a lock naming the real
+    torch hash at an attacker's URL must not fix, in the shared cache, what every other
+    project's export proves (the cache was keyed by sha256 alone)."""
+    server, root = files_server
+    real = build_wheel(Dist(name="torch", version="2.6.0"), "py3-none-any", root / "real")
+    fake = build_wheel(
+        Dist(name="torch", version="2.6.0", files=(("torch/evil.py", "x = 1\n"),)),
+        "py3-none-any",
+        root / "fake",
+    )
+    sha = hashlib.sha256(real.read_bytes()).hexdigest()
+    cache = tmp_path / "records"
+    base = f"{server.base_url}/f"
+    poisoned, how = wheel_record(f"{base}/fake/{fake.name}", sha256=sha, cache=cache)
+    assert (poisoned, how) == (_record_of(fake), "range")
+    proof, how = wheel_record(f"{base}/real/{real.name}", sha256=sha, cache=cache)
+    assert (proof, how) == (_record_of(real), "range")
+
+
+def test_a_zip_bomb_record_is_refused_not_unpacked(
+    files_server: tuple[IndexServer, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, root = files_server
+    monkeypatch.setattr(wheelzip, "_MAX_READ", 1 << 20)
+    bomb = root / "torch-2.6.0-py3-none-any.whl"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("torch-2.6.0.dist-info/RECORD", b"a," * (4 << 20))
+    with pytest.raises(IndexUnavailableError, match=r"could not be read as a wheel: .*unpacks"):
+        wheel_record(
+            f"{server.base_url}/f/{bomb.name}", sha256="0" * 64, cache=tmp_path / "records"
+        )
+    assert not list(tmp_path.glob("records/*"))  # nothing cached
+
+
+def test_an_archive_zipfile_cannot_read_is_an_index_error(
+    files_server: tuple[IndexServer, Path], tmp_path: Path
+) -> None:
+    server, root = files_server
+    broken = root / "torch-2.6.0-py3-none-any.whl"
+    with zipfile.ZipFile(broken, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("torch-2.6.0.dist-info/RECORD", b"torch/__init__.py,,\n" * 100)
+    data = bytearray(broken.read_bytes())
+    data[40:60] = b"\xff" * 20  # the member's bytes, not its central directory entry
+    broken.write_bytes(bytes(data))
+    with pytest.raises(IndexUnavailableError, match="could not be read as a wheel"):
+        wheel_record(
+            f"{server.base_url}/f/{broken.name}", sha256="0" * 64, cache=tmp_path / "records"
+        )

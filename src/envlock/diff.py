@@ -4,100 +4,55 @@ Security-relevant changes come first: a change of who built a package or where i
 come from (a local version label no variant change of the lock explains, an artifact host that is
 new to the package), a package that moved to another index, or an artifact that kept its file
 name and version but changed its hash (republished or tampered).
+
+This module compares (and gives git's textconv one lock as lines); the change model is
+``diff_model``, the renderers ``diff_render``, both re-exported here: callers import from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from typing import Any
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 
 from packaging.pylock import Package, Pylock
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envlock.diff_model import (
+    _ORDER,
+    SECURITY_KINDS,
+    Change,
+    ChangeKind,
+    LockDiff,
+    RuntimeGroup,
+    _sort_key,
+)
+from envlock.diff_render import (
+    JSON_SCHEMA_VERSION,
+    diff_json,
+    headline,
+    render_markdown,
+    render_text,
+)
 from envlock.family import CUDA_VERSION_PACKAGES, is_cuda_runtime
 from envlock.lockfile import LockMeta, lock_meta
 from envlock.urls import redact_to_host
 
-
-class ChangeKind(StrEnum):
-    SOURCE_CHANGED = "source-changed"
-    INDEX_CHANGED = "index-changed"
-    HASH_CHANGED = "hash-changed"
-    VARIANT_CHANGED = "variant-changed"
-    ADDED = "added"
-    REMOVED = "removed"
-    UPGRADED = "upgraded"
-    DOWNGRADED = "downgraded"
-    ARTIFACTS_CHANGED = "artifacts-changed"
-    MARKER_CHANGED = "marker-changed"
-    REQUIRES_PYTHON_CHANGED = "requires-python-changed"
-    ENVIRONMENTS_CHANGED = "environments-changed"
-    PLATFORMS_CHANGED = "platforms-changed"
-    PYTHON_CHANGED = "python-changed"
-
-
-SECURITY_KINDS = frozenset(
-    {ChangeKind.SOURCE_CHANGED, ChangeKind.INDEX_CHANGED, ChangeKind.HASH_CHANGED}
-)
-_ORDER = list(ChangeKind)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Change:
-    kind: ChangeKind
-    name: str  # package name, or "" for a lock-level change
-    old: str | None = None
-    new: str | None = None
-    detail: str = ""
-
-    @property
-    def security(self) -> bool:
-        return self.kind in SECURITY_KINDS
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "name": self.name,
-            "old": self.old,
-            "new": self.new,
-            "detail": self.detail,
-            "security": self.security,
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RuntimeGroup:
-    """The CUDA runtime packages (envlock.family.is_cuda_runtime) collapsed into one line."""
-
-    old_cuda: str | None
-    new_cuda: str | None
-    changes: tuple[Change, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockDiff:
-    changes: tuple[Change, ...]  # security first, then by kind and name
-    runtime: RuntimeGroup | None = None
-    old_exists: bool = True
-    new_exists: bool = True
-    counts: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not self.changes and (self.runtime is None or not self.runtime.changes)
-
-    def all_changes(self) -> tuple[Change, ...]:
-        runtime = self.runtime.changes if self.runtime else ()
-        return tuple(sorted((*self.changes, *runtime), key=_sort_key))
-
-
-def _sort_key(change: Change) -> tuple[int, int, str]:
-    # Security first, then lock-level changes (python, platforms, torch build), then packages.
-    group = 0 if change.security else 1 if not change.name else 2
-    return (group, _ORDER.index(change.kind), change.name)
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "SECURITY_KINDS",
+    "Change",
+    "ChangeKind",
+    "LockDiff",
+    "RuntimeGroup",
+    "cuda_runtime_version",
+    "diff_json",
+    "diff_locks",
+    "headline",
+    "render_markdown",
+    "render_summary",
+    "render_text",
+]
 
 
 def _key(package: Package, siblings: int) -> tuple[str, str]:
@@ -446,137 +401,6 @@ def _count(changes: Iterable[Change]) -> dict[str, int]:
     for change in changes:
         counts[change.kind.value] = counts.get(change.kind.value, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: _ORDER.index(ChangeKind(kv[0]))))
-
-
-# --------------------------------------------------------------------------------------
-# renderers (pure: a LockDiff in, text out)
-
-_VERBS = {
-    ChangeKind.SOURCE_CHANGED: "source changed",
-    ChangeKind.INDEX_CHANGED: "index changed",
-    ChangeKind.HASH_CHANGED: "hash changed",
-    ChangeKind.VARIANT_CHANGED: "build changed",
-    ChangeKind.ADDED: "added",
-    ChangeKind.REMOVED: "removed",
-    ChangeKind.UPGRADED: "upgraded",
-    ChangeKind.DOWNGRADED: "downgraded",
-    ChangeKind.ARTIFACTS_CHANGED: "files changed",
-    ChangeKind.MARKER_CHANGED: "marker changed",
-    ChangeKind.REQUIRES_PYTHON_CHANGED: "requires-python changed",
-    ChangeKind.ENVIRONMENTS_CHANGED: "environments changed",
-    ChangeKind.PLATFORMS_CHANGED: "platforms changed",
-    ChangeKind.PYTHON_CHANGED: "python changed",
-}
-
-
-def _arrow(change: Change) -> str:
-    if change.old is not None and change.new is not None:
-        return f"{change.old} -> {change.new}"
-    return change.new or change.old or ""
-
-
-def _runtime_line(group: RuntimeGroup) -> str:
-    cuda = ""
-    if group.old_cuda != group.new_cuda:
-        cuda = f" {group.old_cuda or 'none'} -> {group.new_cuda or 'none'}"
-    elif group.new_cuda:
-        cuda = f" {group.new_cuda}"
-    count = len(group.changes)
-    return f"CUDA runtime{cuda}: {count} package{'s' if count != 1 else ''}"
-
-
-def headline(diff: LockDiff) -> str:
-    if not diff.old_exists and not diff.new_exists:
-        return "no lock on either side"
-    if not diff.old_exists:
-        return "lock added"
-    if not diff.new_exists:
-        return "lock removed"
-    if diff.empty:
-        return "no changes"
-    parts = [f"{n} {ChangeKind(k).value}" for k, n in diff.counts.items()]
-    return ", ".join(parts)
-
-
-def render_text(diff: LockDiff, *, expand: bool = False) -> str:
-    """A terminal table: one change per line, security first."""
-    lines = [headline(diff)]
-    rows: list[tuple[str, str, str, str]] = []
-    for change in diff.changes:
-        flag = "!" if change.security else " "
-        rows.append((flag, _VERBS[change.kind], change.name or "(lock)", _arrow(change)))
-        if change.detail and change.kind not in (ChangeKind.ADDED,):
-            rows.append((" ", "", "", f"  {change.detail}"))
-    if diff.runtime is not None:
-        if expand:
-            for change in diff.runtime.changes:
-                rows.append((" ", _VERBS[change.kind], change.name, _arrow(change)))
-        else:
-            rows.append((" ", "collapsed", _runtime_line(diff.runtime), "(--expand to list)"))
-    if rows:
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for row in rows:
-            lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def render_markdown(diff: LockDiff, *, expand: bool = False) -> str:
-    """A PR comment: headline counts first, then a table; security changes flagged."""
-    lines = [f"### envlock: {headline(diff)}", ""]
-    security = [c for c in diff.changes if c.security]
-    if security:
-        lines += [
-            f"> **{len(security)} security-relevant change(s)**: who built a package or "
-            "where its files come from changed (build label, host), a package changed index, "
-            "or an artifact changed its hash without a version change.",
-            "",
-        ]
-    rows = list(diff.changes)
-    if diff.runtime is not None and expand:
-        rows += list(diff.runtime.changes)
-    if rows or diff.runtime is not None:
-        lines += ["| | change | package | old | new |", "|---|---|---|---|---|"]
-        for change in rows:
-            flag = "⚠️" if change.security else ""
-            lines.append(
-                f"| {flag} | {_VERBS[change.kind]} | {_md_escape(change.name or '(lock)')} | "
-                f"{_md_escape(change.old or '')} | {_md_escape(change.new or '')} |"
-            )
-        if diff.runtime is not None and not expand:
-            lines.append(f"| | collapsed | {_runtime_line(diff.runtime)} | | |")
-    details = [c for c in rows if c.detail and c.kind is not ChangeKind.ADDED]
-    if details:
-        lines += ["", "<details><summary>details</summary>", ""]
-        lines += [f"- `{c.name or '(lock)'}`: {_md_escape(c.detail)}" for c in details]
-        lines += ["", "</details>"]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-JSON_SCHEMA_VERSION = 1
-
-
-def diff_json(diff: LockDiff) -> dict[str, Any]:
-    """The stable JSON document `envlock diff --format json` prints (schema in the README)."""
-    runtime: dict[str, Any] | None = None
-    if diff.runtime is not None:
-        runtime = {
-            "old-cuda": diff.runtime.old_cuda,
-            "new-cuda": diff.runtime.new_cuda,
-            "changes": [c.to_json() for c in diff.runtime.changes],
-        }
-    return {
-        "schema": JSON_SCHEMA_VERSION,
-        "old-exists": diff.old_exists,
-        "new-exists": diff.new_exists,
-        "headline": headline(diff),
-        "counts": dict(diff.counts),
-        "changes": [c.to_json() for c in diff.changes],
-        "cuda-runtime": runtime,
-    }
 
 
 # --------------------------------------------------------------------------------------

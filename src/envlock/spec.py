@@ -41,6 +41,7 @@ from envlock.spec_model import (
     effective_indexes,
     spec_digest,
 )
+from envlock.spec_review import parse_cooldown, parse_review
 
 __all__ = [
     "DEFAULT_PYPI_INDEX",
@@ -60,13 +61,13 @@ __all__ = [
     "torch_specifier",
 ]
 
-_TOP_KEYS = ("env", "torch", "packages", "resolution", "indexes", "variants", "docker")
+_TOP_KEYS = ("env", "torch", "packages", "resolution", "indexes", "variants", "docker", "review")
 _DOCKER_KEYS = ("digests",)
 _VARIANT_KEYS = (*("version", "cuda", "vision", "audio", "source"), "platforms")
 _VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_KEYS = ("python", "platforms")
 _TORCH_KEYS = ("version", "cuda", "vision", "audio", "source")
-_RESOLUTION_KEYS = ("exclude-newer",)
+_RESOLUTION_KEYS = ("exclude-newer", "cooldown")
 
 
 def parse_spec_text(text: str, *, source: str = SPEC_FILENAME) -> Spec:
@@ -96,6 +97,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
     resolution = subtable(problems, data, "resolution", required=False)
     indexes_table = subtable(problems, data, "indexes", required=False)
     docker_table = subtable(problems, data, "docker", required=False)
+    review_table = subtable(problems, data, "review", required=False)
 
     check_keys(problems, env, _ENV_KEYS, where="[env]")
     check_keys(problems, torch, _TORCH_KEYS, where="[torch]")
@@ -111,6 +113,8 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
     indexes = parse_indexes(problems, indexes_table)
     variants = _parse_variants(problems, data.get("variants"), torch, platforms)
     image_digests = parse_digests(problems, docker_table.get("digests", {}))
+    cooldown = parse_cooldown(problems, resolution)
+    accepts = parse_review(problems, review_table)
     problems.raise_if_any()
     assert python is not None
     assert torch_spec is not None
@@ -123,6 +127,8 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILENAME) -> Spec:
         indexes=indexes,
         variants=variants,
         image_digests=image_digests,
+        cooldown=cooldown,
+        accepts=accepts,
     )
 
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from packaging.requirements import Requirement
@@ -110,6 +110,16 @@ class VariantSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Accept:
+    """[review.accept] NAME: a reviewer accepted these findings (envlock.gate kinds, or
+    vulnerable:ID) for exactly these artifact digests, and said why."""
+
+    sha256: frozenset[str]
+    findings: frozenset[str]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Spec:
     python: str  # "3.11"
     platforms: tuple[Platform, ...]
@@ -120,6 +130,11 @@ class Spec:
     variants: tuple[VariantSpec, ...] = ()
     # [docker] digests: base image name:tag -> sha256:… the user pins (recorded in the lock)
     image_digests: Mapping[str, str] = field(default_factory=dict)
+    # [resolution] cooldown: lock as of now minus this (None: no cooldown)
+    cooldown: timedelta | None = None
+    # [review] accept: normalised package name -> what a reviewer accepted (not in the digest:
+    # accepting a finding changes no resolution, so it never makes a lock stale)
+    accepts: Mapping[str, Accept] = field(default_factory=dict)
 
     def variant(self, name: str) -> Spec:
         """The spec one variant locks: its [torch] and platforms, everything else shared."""
@@ -173,5 +188,7 @@ def spec_digest(spec: Spec, indexes: Indexes) -> str:
     }
     if spec.image_digests:  # only when present: every earlier lock's digest stays as it was
         payload["docker-digests"] = dict(sorted(spec.image_digests.items()))
+    if spec.cooldown is not None:  # likewise
+        payload["cooldown"] = str(int(spec.cooldown.total_seconds()))  # seconds
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -226,6 +226,7 @@ def render_spec_template(
         "",
         "# [resolution]",
         "# exclude-newer = 2026-11-01T00:00:00Z  # lock as of a date: same inputs, same answer",
+        '# cooldown = "7d"  # lock as of now minus this: fresh uploads wait (diff flags them)',
         "",
         *_indexes(options),
         "",

@@ -79,6 +79,9 @@ def _anchor(file: _File, style: Style) -> str:
         attrs.append(f'data-core-metadata="sha256={file.metadata_sha256}"')
     if style == "pypi" and file.dist.requires_python:
         attrs.append(f'data-requires-python="{html.escape(file.dist.requires_python)}"')
+    if file.dist.yanked:
+        reason = file.dist.yanked if isinstance(file.dist.yanked, str) else ""
+        attrs.append(f'data-yanked="{html.escape(reason)}"')
     if style == "pytorch" and file.dist.upload_time is not None:
         stamp = file.dist.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
         attrs.append(f'data-upload-time="{stamp}"')
@@ -93,7 +96,7 @@ def _json_file(file: _File) -> dict[str, object]:
         "requires-python": file.dist.requires_python,
         "size": file.size,
         "core-metadata": {"sha256": file.metadata_sha256} if file.metadata_sha256 else False,
-        "yanked": False,
+        "yanked": file.dist.yanked,
     }
     if file.dist.upload_time is not None:
         stamp = file.dist.upload_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

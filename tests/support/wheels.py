@@ -28,6 +28,7 @@ class Dist:
     sdist: bool = False
     files: tuple[tuple[str, str], ...] = ()  # more files: (path in the wheel, text)
     entry_points: str = ""  # entry_points.txt, e.g. "[console_scripts]\njupyter = m:main\n"
+    yanked: bool | str = False  # PEP 592: True, or the reason (every file of this release)
 
     @property
     def module(self) -> str:

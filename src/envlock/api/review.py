@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,9 +15,12 @@ from envlock.api.project import SELECTION_FILES, load_channels
 from envlock.errors import LockfileError, UsageError
 from envlock.io import files
 from envlock.lockfile import parse_lock_text
+from envlock.spec import SPEC_FILENAME
 
 if TYPE_CHECKING:
+    from envlock.api.review_gate import GatePorts
     from envlock.diff import LockDiff
+    from envlock.gate_render import Review
 
 GITATTRIBUTES_LINE = "pylock*.toml diff=envlock"
 
@@ -24,6 +30,9 @@ class LockSide:
     label: str  # what the user named: a path, HEAD:pylock.toml, …
     lock: Pylock | None  # None: no lock there (added or deleted between the sides)
     warnings: tuple[str, ...] = ()  # read, but not as written (bytes that are not UTF-8)
+    spec_text: str | None = None  # torchenv.toml beside the lock, on the same side
+    spec_label: str = SPEC_FILENAME
+    base: Path | None = None  # where the lock's relative artifact paths start
 
 
 def _repo_relative(path: Path, root: Path) -> str:
@@ -48,6 +57,17 @@ def _parse_side(text: str | None, label: str, side: str, *, undecodable: bool = 
     return LockSide(label=label, lock=lock, warnings=(warning,))
 
 
+def _from_file(path: Path, label: str, side: str) -> LockSide:
+    parsed = _parse_side(files.read_text(path), label, side)
+    spec = path.parent / SPEC_FILENAME
+    return replace(
+        parsed,
+        spec_text=files.read_text(spec) if spec.is_file() else None,
+        spec_label=str(spec),
+        base=path.parent,
+    )
+
+
 def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> LockSide:
     """Resolve one side of a diff: a lock file, REV, or REV:path. Defaults: HEAD vs working tree."""
     from envlock.io import git  # noqa: PLC0415 - see the module note
@@ -56,12 +76,21 @@ def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> Lock
         blob = git.show(revision, path, cwd)
         if blob is None:
             return LockSide(label=label, lock=None)
-        return _parse_side(blob.text, label, side, undecodable=blob.undecodable)
+        parsed = _parse_side(blob.text, label, side, undecodable=blob.undecodable)
+        spec_path = posixpath.join(posixpath.dirname(path), SPEC_FILENAME)
+        spec = git.show(revision, spec_path, cwd)
+        root = git.repo_root(cwd)
+        return replace(
+            parsed,
+            spec_text=spec.text if spec is not None else None,
+            spec_label=f"{revision}:{spec_path}",
+            base=(root / posixpath.dirname(path)) if root is not None else None,
+        )
 
     if arg is None and side == "new":
-        return _parse_side(files.read_text(lock_path), str(lock_path), side)
+        return _from_file(lock_path, str(lock_path), side)
     if arg is not None and (cwd / arg).is_file():
-        return _parse_side(files.read_text(cwd / arg), arg, side)
+        return _from_file(cwd / arg, arg, side)
     root = git.repo_root(cwd)
     rev = arg or "HEAD"
     if root is None:
@@ -97,6 +126,40 @@ def diff(
     # The torch family may carry the variant's local label (+cu126); no other package may.
     family = load_channels(SELECTION_FILES).family.names
     return before, after, diff_locks(before.lock, after.lock, family=family)
+
+
+def review(
+    before: LockSide,
+    after: LockSide,
+    *,
+    environ: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    ports: GatePorts | None = None,
+    audit: bool = False,
+) -> Review:
+    """The supply-chain gate on a diff's two sides (envlock.gate): what the new side's new
+    artifacts run at start-up or install, fresh, yanked or drifted uploads; the accepts and
+    cooldown of the torchenv.toml beside the new side; ``audit``: known vulnerabilities of
+    the new versions too (PyPI's JSON API)."""
+    from envlock.api.review_gate import AUDIT_KINDS, DIFF_KINDS, review_spec, run_gate  # noqa: PLC0415
+    from envlock.gate_render import Review  # noqa: PLC0415
+
+    if after.lock is None:
+        return Review(checked=0)
+    spec, note = review_spec(after.spec_text, after.spec_label)
+    old_spec, _ = review_spec(before.spec_text, before.spec_label)
+    return run_gate(
+        before.lock,
+        after.lock,
+        spec=spec,
+        old_spec=old_spec,
+        base=after.base,
+        environ=environ,
+        now=now,
+        ports=ports,
+        kinds=DIFF_KINDS | AUDIT_KINDS if audit else DIFF_KINDS,
+        notes=(note,) if note else (),
+    )
 
 
 def textconv(path: Path) -> str:

@@ -20,6 +20,7 @@ from typer.exceptions import TyperException
 
 # Importing each command module registers its commands on `app`.
 from envlock.cli import (  # noqa: F401
+    audit,
     bundle,
     channels,
     doctor,
@@ -40,6 +41,7 @@ _HELP_ORDER = (
     "verify",
     "bundle",
     "diff",
+    "audit",
     "git-setup",
     "doctor",
     "channels",
