@@ -397,3 +397,19 @@ def test_an_aarch64_image_is_built_for_arm64() -> None:
         header="h", arch="aarch64",
     )  # fmt: skip
     assert "# Build: docker build --platform linux/arm64 -t my-env .\n" in plan.dockerfile
+
+
+def test_a_pinned_digest_for_an_image_the_lock_does_not_use_is_said(
+    fixture_env: Path, cli: Cli
+) -> None:
+    """A typo in [docker] digests used to pin nothing, silently."""
+    wrong = "pytorch/pytorch:2.6.0-cuda12.6-cudnn9-runtme"
+    write_spec(
+        fixture_env,
+        packages='six = "*"',
+        tail=f'[docker]\ndigests = {{ "{wrong}" = "sha256:{"a" * 64}" }}\n',
+    )
+    result = cli("lock")
+    assert result.code == 0, result.stderr
+    assert f"[docker] digests names {wrong}, which no Dockerfile of this lock uses" in result.stderr
+    assert "pytorch/pytorch:2.6.0-cuda12.6-cudnn9-runtime" in result.stderr

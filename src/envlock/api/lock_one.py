@@ -259,6 +259,12 @@ def _image_pins(
         if previous is not None and tag in previous.images:
             pins[tag] = previous.images[tag]
     notes = [f"the registry has no {tag}: its digest is not pinned" for tag in missing]
+    unused = sorted(set(spec.image_digests) - set(tags))
+    if unused:  # a typo, or an image of another torch: it pins nothing, say so
+        notes.append(
+            f"[docker] digests names {', '.join(unused)}, which no Dockerfile of this lock uses "
+            f"(its official images: {', '.join(tags) or 'none'})"
+        )
     if unreached:
         kept = [t for t in tags if t in pins]
         notes.append(
