@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from envlock.api.project import Reporter, _quiet, _read_envlock_lock, read_lock
+from envlock.api.project import Reporter, _quiet, _read_envlock_lock
 from envlock.api.sync import (
     BUILDING,
     LinkMode,
@@ -35,6 +35,7 @@ from envlock.api.sync import (
     _refuse_builds,
     _sync_key,
     recover_interrupted_sync,
+    sync_target,
 )
 from envlock.errors import MaterialiseError
 from envlock.materialise.installed import Drift, DriftKind
@@ -68,14 +69,7 @@ def sync_conda(
     from envlock.io import conda, venv  # noqa: PLC0415 - see the api module note
 
     conda.rattler_module()  # a missing extra is a usage error before anything else
-    if prefix.is_symlink():
-        raise MaterialiseError(
-            f"{prefix} is a symbolic link; refusing to replace it",
-            hint=f"Sync the link's target directly: envlock sync --conda {prefix.resolve()}",
-        )
-    if not lock_path.is_file():
-        read_lock(lock_path)  # the clear "does not exist" error
-    prefix = prefix.absolute()
+    prefix = sync_target(prefix, lock_path, option="--conda")
     with venv.exclusive_dir(prefix.parent):
         return _sync_conda(
             prefix,

@@ -56,6 +56,20 @@ class LinkMode(StrEnum):
     HARDLINK = "hardlink"  # shares inodes with the cache: an edit reaches every venv
 
 
+def sync_target(path: Path, lock_path: Path, *, option: str) -> Path:
+    """The absolute path a sync (``option``: --venv or --conda) replaces, after the checks
+    every sync makes first: a symbolic link is refused (the swap would replace the link, not
+    fill its target) and a missing lock is its own clear error."""
+    if path.is_symlink():
+        raise MaterialiseError(
+            f"{path} is a symbolic link; refusing to replace it",
+            hint=f"Sync the link's target directly: envlock sync {option} {path.resolve()}",
+        )
+    if not lock_path.is_file():
+        read_lock(lock_path)  # the clear "does not exist" error
+    return path.absolute()
+
+
 def sync(
     venv_path: Path,
     *,
@@ -81,14 +95,7 @@ def sync(
     check_synced_imports): one that does not import raises ImportCheckError, the venv synced."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
-    if venv_path.is_symlink():  # the swap would replace the link, not fill its target
-        raise MaterialiseError(
-            f"{venv_path} is a symbolic link; refusing to replace it",
-            hint=f"Sync the link's target directly: envlock sync --venv {venv_path.resolve()}",
-        )
-    if not lock_path.is_file():
-        read_lock(lock_path)  # the clear "does not exist" error
-    venv_path = venv_path.absolute()
+    venv_path = sync_target(venv_path, lock_path, option="--venv")
     with venv.exclusive_dir(venv_path.parent):
         return _sync(
             venv_path,
