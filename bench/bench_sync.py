@@ -104,11 +104,15 @@ def main() -> None:
             return time.perf_counter() - start
 
         envlock_sync(999)  # warm the cache
+        shutil.rmtree(work / "e999")
         times: dict[str, list[float]] = {"envlock sync (new venv)": [], "uv venv + uv pip sync": []}
         for i in range(args.rounds):
             pair = [("envlock sync (new venv)", envlock_sync), ("uv venv + uv pip sync", uv_sync)]
             for name, run in pair if i % 2 == 0 else reversed(pair):
                 times[name].append(run(i))
+            if i:  # e0 stays for the no-op runs; a torch venv is ~6 GB copied, so the rest go
+                shutil.rmtree(work / f"e{i}")
+                shutil.rmtree(work / f"u{i}")
         noop = []
         for _ in range(args.rounds):
             start = time.perf_counter()
