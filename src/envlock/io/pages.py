@@ -8,12 +8,13 @@ a hash that no index vouched for unless the user asked for that (``--hash-missin
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 from envlock import urls
@@ -23,6 +24,8 @@ from envlock.io import http
 from envlock.io.ports import AuthFor, Listing
 from envlock.urls import redact_url
 from envlock.wheels import artifact_key
+
+_R = TypeVar("_R")
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 # Algorithms envlock accepts as "the index vouched for this file" (PEP 503 allows these).
@@ -185,26 +188,28 @@ class PageReader:
         self, wanted: Sequence[tuple[str, str]], auth: AuthFor
     ) -> dict[tuple[str, str], Listing]:
         """(index URL, project) -> listing, fetched in parallel."""
-        with (
-            http.Client(timeout=http.timeout_s(30)) as client,
-            ThreadPoolExecutor(max_workers=self.workers) as pool,
-        ):
-            futures = {
-                key: pool.submit(fetch_listing, key[0], key[1], auth(key[0]), client=client)
-                for key in wanted
-            }
-            return {key: future.result() for key, future in futures.items()}
+        return self._each(fetch_listing, wanted, auth)
 
     def offers(
         self, wanted: Sequence[tuple[str, str]], auth: AuthFor
     ) -> dict[tuple[str, str], Offers]:
         """(index URL, project) -> the files its page offers (or why it could not be read)."""
+        return self._each(fetch_offers, wanted, auth)
+
+    def _each(
+        self,
+        fetch: Callable[..., _R],
+        wanted: Sequence[tuple[str, str]],
+        auth: AuthFor,
+    ) -> dict[tuple[str, str], _R]:
+        """``fetch(index, project, credentials, client=...)`` for every pair, in parallel over
+        one client."""
         with (
             http.Client(timeout=http.timeout_s(30)) as client,
             ThreadPoolExecutor(max_workers=self.workers) as pool,
         ):
             futures = {
-                key: pool.submit(fetch_offers, key[0], key[1], auth(key[0]), client=client)
+                key: pool.submit(fetch, key[0], key[1], auth(key[0]), client=client)
                 for key in wanted
             }
             return {key: future.result() for key, future in futures.items()}
