@@ -58,6 +58,25 @@ def test_second_sync_is_a_no_op(locked_env: Path, cli: Cli, indexes: StandardInd
     assert len(indexes.pypi_server.requests) + len(indexes.pytorch_server.requests) == before
 
 
+def test_a_new_venv_from_a_warm_cache_downloads_nothing(
+    locked_env: Path, cli: Cli, indexes: StandardIndexes
+) -> None:
+    """Each artifact is downloaded once: the second venv of the same lock comes from uv's
+    cache. Handed to uv without the artifact's index, a wheel was a URL requirement that uv
+    revalidated by downloading it again, every sync (27 wheels, ~3 GB, for the quickstart)."""
+    assert cli("sync", "--venv", ".venv").code == 0
+    servers = (indexes.pypi_server, indexes.pytorch_server)
+    before = [len(s.full_downloads) for s in servers]
+    assert cli("sync", "--venv", ".venv-second").code == 0
+    again = [
+        path
+        for server, since in zip(servers, before, strict=True)
+        for path in server.full_downloads[since:]
+        if path.endswith(".whl")
+    ]
+    assert again == []
+
+
 def test_sync_removes_extraneous_and_fixes_versions(
     locked_env: Path, cli: Cli, indexes: StandardIndexes
 ) -> None:

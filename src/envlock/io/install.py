@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
+from envlock import _toml
 from envlock.errors import (
     EnvlockError,
     HashMismatchError,
@@ -147,6 +148,25 @@ def _credentialed_indexes(environ: Mapping[str, str]) -> tuple[list[str], dict[s
     return args, env
 
 
+def _cache_indexes(install_lock: str | None, *, already: Sequence[str]) -> list[str]:
+    """``--index URL`` for each index the selection's packages came from.
+
+    uv finds an index artifact in its cache only under an index it was given: without them,
+    every wheel of a non-PyPI index (and every wheel, for a lock without ``index`` keys) is a
+    URL requirement that uv revalidates, and PyPI's CDN answers with the whole file again.
+    The lock's artifact URLs are still what uv installs from; the indexes only key the cache
+    (whose entries uv checks against the lock's hashes)."""
+    if install_lock is None:
+        return []
+    named = {arg.split("=", 1)[-1] for arg in already}
+    indexes = dict.fromkeys(
+        str(package["index"])
+        for package in _toml.loads(install_lock).get("packages", [])
+        if isinstance(package, dict) and package.get("index")
+    )
+    return [arg for url in indexes if url not in named for arg in ("--index", url)]
+
+
 def _uv_sync(
     python: Path,
     requirements: str,
@@ -182,6 +202,7 @@ def _uv_sync(
             else []
         )
         index_args, index_env = _credentialed_indexes(environ)
+        index_args += _cache_indexes(install_lock, already=index_args)
         result = proc.run_echoing(
             [
                 uv_binary(),

@@ -32,6 +32,10 @@ class Selected:
     filename: str
     size: int | None = None
     is_wheel: bool = True
+    # The index the lock says the package came from: uv keys its cache of index artifacts by
+    # it, so a warm cache serves the next venv; without it uv revalidates each URL (PyPI's CDN
+    # answers with the whole file again).
+    index: str | None = None
 
 
 def platform_target(
@@ -106,6 +110,7 @@ def select(lock: Pylock, target: Target, *, lock_dir: Path | None = None) -> tup
                 filename=filename,
                 size=getattr(artifact, "size", None),
                 is_wheel=isinstance(artifact, PackageWheel),
+                index=package.index if local is None else None,
             )
         )
     return tuple(sorted(result))
@@ -143,6 +148,7 @@ def render_install_lock(selected: Sequence[Selected]) -> str:
             "[[packages]]",
             f"name = {_toml.value(s.name)}",
             f"version = {_toml.value(s.version)}",
+            *([f"index = {_toml.value(s.index)}"] if s.index else []),
             f"wheels = {_toml.multiline_array([artifact])}"
             if s.is_wheel
             else f"sdist = {_toml.inline_table(artifact)}",
