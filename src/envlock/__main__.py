@@ -1,4 +1,70 @@
-from envlock.cli import main
+"""The entry point (`envlock`, `python -m envlock`).
+
+A sync with nothing to do is answered here, before the command line (typer, every command's
+module) is imported: see envlock.io.sync_noop. Everything else goes to envlock.cli.main.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _fast_sync_argv(argv: list[str]) -> tuple[Path, Path] | None:
+    """(venv, lock) for exactly `sync --venv PATH [--lock/-l LOCK]`, else None."""
+    if not argv or argv[0] != "sync":
+        return None
+    options: dict[str, str] = {}
+    rest = argv[1:]
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if name not in ("--venv", "--lock", "-l") or name in options:
+            return None
+        if not eq:
+            if not rest or rest[0].startswith("-"):
+                return None
+            value = rest.pop(0)
+        options["--lock" if name == "-l" else name] = value
+    if "--venv" not in options or not options["--venv"]:
+        return None
+    return Path(options["--venv"]), Path(options.get("--lock") or "pylock.toml")
+
+
+def _fast_sync(argv: list[str]) -> bool:
+    """True when this was a sync with nothing to do, said as the full sync says it."""
+    paths = _fast_sync_argv(argv)
+    if paths is None:
+        return False
+    venv_path, lock_path = paths
+    try:
+        from envlock.io.sync_noop import unchanged  # noqa: PLC0415 - only for a sync
+
+        packages = unchanged(venv_path, lock_path)
+    except Exception:  # any doubt: the full sync decides and reports
+        return False
+    if packages is None:
+        return False
+    sys.stderr.write(f"{venv_path} already matches {lock_path} ({packages} packages).\n")
+    sys.stderr.flush()
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if _fast_sync(args):
+            return
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "error: interrupted\nhint: nothing was changed (a sync with nothing to do only "
+            "reads). Run the command again.\n"
+        )
+        sys.exit(130)
+    from envlock.cli import main as cli_main  # noqa: PLC0415 - the full command line
+
+    cli_main(argv)
+
 
 if __name__ == "__main__":
     main()

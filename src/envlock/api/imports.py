@@ -19,15 +19,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock.api.project import Reporter, _quiet, spec_names
 from envlock.family import TORCH_TABLE
+from envlock.io.sync_noop import spec_digest
+from envlock.materialise.installed import recorded_wanted
 
 if TYPE_CHECKING:
     from envlock.io.import_check import ImportReport
 
-
-def _recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
-    """What a state file says the last sync installed: name -> version."""
-    items = str(marker.get("installed", "")).split()
-    return {NormalizedName(n): v for n, _, v in (item.partition("==") for item in items)}
+# sync, conda and verify read the state file's record with it
+_recorded_wanted = recorded_wanted
 
 
 def import_names(
@@ -99,7 +98,17 @@ def _check_imports(
     names = list(import_names(installed, named))
     # A no-op stays a no-op: its environment imported these very packages after the sync that
     # built it. One never checked (an older envlock, --no-check-imports) or broken is checked.
-    if check is None and not changed and marker.get("imports") == {"checked": names, "failed": []}:
+    last = marker.get("imports")
+    if (
+        check is None
+        and not changed
+        and isinstance(last, dict)
+        and last.get("checked") == names
+        and last.get("failed") == []
+    ):
+        spec = spec_digest(lock_path)
+        if last.get("spec") != spec:  # these names are still this spec's (an older envlock's)
+            venv.write_marker(env_path, {**marker, "imports": {**last, "spec": spec}})
         return None, ()
     from envlock.io.import_check import check_imports, import_error  # noqa: PLC0415 - when run
 
@@ -107,7 +116,15 @@ def _check_imports(
         report(f"Importing {', '.join(names)}")
     found = check_imports(venv.python_in(env_path), names, environ=environ)
     failed = sorted({f.name for f in found.failures})
-    venv.write_marker(env_path, {**marker, "imports": {"checked": names, "failed": failed}})
+    # The spec's digest lets sync's fast no-op path (io.sync_noop) vouch for the same names
+    # without reading the spec: the same spec bytes and installed set give the same names.
+    venv.write_marker(
+        env_path,
+        {
+            **marker,
+            "imports": {"checked": names, "failed": failed, "spec": spec_digest(lock_path)},
+        },
+    )
     if found.failures:
         raise import_error(env_path, lock_path, found.failures, installed)
     return found, scope_warning(lock_path, named)

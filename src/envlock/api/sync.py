@@ -18,6 +18,7 @@ from envlock.api.imports import _check_imports
 from envlock.api.imports import _recorded_wanted as _recorded_wanted  # noqa: PLC0414 - api.conda imports it from here
 from envlock.api.project import Reporter, _digest, _quiet, _read_envlock_lock, read_lock
 from envlock.errors import MaterialiseError
+from envlock.io.sync_noop import FAST_KEY, fast_key
 
 if TYPE_CHECKING:
     from packaging.pylock import Pylock
@@ -156,6 +157,9 @@ def _sync(
         key = _sync_key(lock_text, system, str(marker.get("python", "")))
         if not drift and marker.get("key") == key and host is None:
             count = int(str(marker.get("packages", "0")))
+            fast = fast_key(lock_text, str(marker.get("python", "")))
+            if not meta.derived and marker.get(FAST_KEY) != fast:  # a venv an older envlock made
+                venv.write_marker(venv_path, {**marker, FAST_KEY: fast})
             checked, _ = _check_imports(
                 venv_path,
                 lock_path=lock_path,
@@ -201,6 +205,8 @@ def _sync(
         install_lock=render_install_lock(chosen),
         marker={
             "key": _sync_key(lock_text, system, interpreter.version),
+            # the no-op fast path's own key (io.sync_noop); never for a lock another tool wrote
+            **({} if meta.derived else {FAST_KEY: fast_key(lock_text, interpreter.version)}),
             "python": interpreter.version,
             "lock": lock_path.name,
             "packages": str(len(chosen)),

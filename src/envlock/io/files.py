@@ -5,11 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
 import stat
-import tomllib
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +72,8 @@ def create_new(directory: Path, name: str) -> tuple[int, Path]:
     name fits where the final one does."""
     stem = name.encode()[:200].decode(errors="ignore")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    import secrets  # noqa: PLC0415 - imported where used: sync's no-op path loads this module
+
     while True:
         path = directory / f"{stem}.{secrets.token_hex(4)}.tmp"
         try:
@@ -158,6 +157,8 @@ def read_text(path: Path) -> str | None:
 
 
 def _channels_dir() -> Path:
+    from importlib import resources  # noqa: PLC0415 - see create_new's note
+
     shipped = resources.files("envlock").joinpath("channel_data")
     if shipped.is_dir():
         return Path(str(shipped))
@@ -173,6 +174,8 @@ def _channels_dir() -> Path:
 
 def read_channel_files(names: tuple[str, ...] = CHANNEL_FILES) -> dict[str, dict[str, Any]]:
     """Load the named channels/*.toml files shipped with envlock, keyed by file name."""
+    import tomllib  # noqa: PLC0415 - see create_new's note
+
     directory = _channels_dir()
     result: dict[str, dict[str, Any]] = {}
     for name in names:

@@ -10,13 +10,16 @@ import base64
 import csv
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
-
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, cast
 
 from envlock.io.files import file_sha256
 from envlock.materialise.installed import Dist, VenvState
+
+if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
 
 # Start-up code: the site module runs every *.pth line that starts with `import`, and imports
 # sitecustomize / usercustomize (a module, a package or compiled) at every interpreter start.
@@ -68,7 +71,7 @@ def _dist(site: Path, entry: Path) -> Dist:
         if len(row) >= 3 and row[2].isdigit() and int(row[2]) != stat.st_size:
             resized.append(row[0])
     return Dist(
-        name=canonicalize_name(name),
+        name=_canonical(name),
         version=version,
         directory=entry.name,
         record="sha256:" + hashlib.sha256(record).hexdigest() if record else "",
@@ -174,3 +177,13 @@ def changed_files(site: Path, dist: Dist) -> tuple[str, ...]:
         if actual != row[1]:
             changed.append(row[0])
     return tuple(changed)
+
+
+def _canonical(name: str) -> NormalizedName:
+    """PEP 503's normal form, as packaging.utils.canonicalize_name gives it: written out here
+    because sync's no-op fast path (envlock.io.sync_noop) scans with this module, and importing
+    packaging.utils (it loads packaging.tags) costs it more than the whole scan."""
+    return cast("NormalizedName", _SEPARATORS.sub("-", name).lower())
+
+
+_SEPARATORS = re.compile(r"[-_.]+")

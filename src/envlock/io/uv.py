@@ -8,12 +8,14 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envlock import _toml
 from envlock.errors import IndexUnavailableError, InternalError
 from envlock.io import proc
-from envlock.resolve import UvProject, classify_uv_failure
+
+if TYPE_CHECKING:
+    from envlock.resolve import UvProject
 
 DEFAULT_TIMEOUT_S = 900.0
 
@@ -62,6 +64,10 @@ def lock_with_uv(
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> UvOutcome:
     """Write the project in a temp dir, `uv lock` it, `uv export` it as PEP 751, read both."""
+    # Here, not at the top: io.venv imports this module for uv_binary, and sync's no-op fast
+    # path (envlock.io.sync_noop) must not pay for the resolver's imports.
+    from envlock.resolve import classify_uv_failure  # noqa: PLC0415
+
     env = proc.clean_environment(environ, project.credentials)
     common = [
         "--no-config",

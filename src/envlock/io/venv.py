@@ -7,21 +7,21 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from packaging.utils import canonicalize_name
+from typing import TYPE_CHECKING, Any
 
 from envlock.errors import (
     IndexUnavailableError,
     MaterialiseError,
 )
-from envlock.io import proc
-from envlock.io.uv import uv_binary
 
+if TYPE_CHECKING:
+    from envlock.io import proc
+
+# proc, uv, tempfile and packaging are imported where used: sync's no-op fast path
+# (envlock.io.sync_noop) loads this module, and every import is start-up time there.
 MARKER_FILE = ".envlock-sync.json"
 # Output ends with a delimiter line and the JSON: a .pth in the venv may print anything first.
 _DELIMITER = "--envlock-interpreter-query--"
@@ -73,6 +73,9 @@ def python_in(venv: Path) -> Path:
 def run_uv(
     args: Sequence[str | Path], environ: Mapping[str, str], timeout: float = 900
 ) -> proc.Completed:
+    from envlock.io import proc  # noqa: PLC0415 - see the note at the top
+    from envlock.io.uv import uv_binary  # noqa: PLC0415
+
     env = proc.clean_environment(environ)
     return proc.run(
         [uv_binary(), *args],
@@ -137,6 +140,8 @@ def purelib_of(venv: Path, minor: str) -> Path:
 
 
 def query(python: Path) -> Interpreter:
+    from envlock.io import proc  # noqa: PLC0415 - see the note at the top
+
     result = proc.run(
         [python, "-I", "-c", _QUERY], env=proc.clean_environment(os.environ), timeout=60
     )
@@ -176,6 +181,8 @@ def installed(python: Path, environ: Mapping[str, str]) -> dict[str, str]:
             hint="Is it a working venv? `envlock sync` re-creates it.",
             detail=result.stderr.strip(),
         )
+    from packaging.utils import canonicalize_name  # noqa: PLC0415 - see the note at the top
+
     return {canonicalize_name(row["name"]): row["version"] for row in json.loads(result.stdout)}
 
 
@@ -207,6 +214,8 @@ def link_mode_for(cache: Path, target_dir: Path) -> str:
         import fcntl  # noqa: PLC0415 - POSIX only
     except ImportError:  # pragma: no cover - Windows
         return "copy"
+    import tempfile  # noqa: PLC0415 - see the note at the top
+
     ficlone = 0x40049409  # linux/fs.h FICLONE
     try:
         cache.mkdir(parents=True, exist_ok=True)

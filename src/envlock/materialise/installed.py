@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING, cast
 
-from packaging.utils import NormalizedName
+if TYPE_CHECKING:
+    # Typing only: sync's no-op fast path (envlock.io.sync_noop) must not load packaging.
+    from packaging.utils import NormalizedName
 
 STATE_FORMAT = 2
 
@@ -97,6 +100,12 @@ class Recorded:
         )
 
 
+def recorded_wanted(marker: Mapping[str, object]) -> dict[NormalizedName, str]:
+    """What a state file says the last sync installed: name -> version."""
+    items = str(marker.get("installed", "")).split()
+    return {cast("NormalizedName", n): v for n, _, v in (item.partition("==") for item in items)}
+
+
 def record_of(state: VenvState) -> dict[str, object]:
     """The state-file form of a freshly built venv's state (see ``Recorded``)."""
     return {
@@ -142,7 +151,7 @@ def compare(
                 Drift(
                     name=name,
                     kind=DriftKind.DUPLICATE,
-                    expected=wanted.get(NormalizedName(name), ""),
+                    expected=wanted.get(cast("NormalizedName", name), ""),
                     found=", ".join(sorted(d.directory for d in dists)),
                 )
             )

@@ -1,0 +1,98 @@
+"""A sync with nothing to do, answered before the command line is loaded.
+
+`envlock sync --venv PATH` on a venv that already is the lock is the command run most often (a
+shell hook, a Makefile target, every CI job), so its cost is start-up. ``unchanged`` makes the
+no-op decision of api.sync with the same checks (the state file's record of the last sync, a
+scan of the venv against what that sync installed, the import check's outcome) and imports
+nothing else: no typer, no resolver, no lock parser. Any doubt (no record, another lock, other
+host facts, drift, leftovers of an interrupted sync, a path that is not only a venv) answers
+None, and the full sync decides, reports and rebuilds as before. It only reads: the one thing
+it takes is the directory's sync lock, as every sync does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from envlock.io import files, installed, venv
+from envlock.materialise.installed import Recorded, compare, recorded_wanted
+
+# The state-file key: a digest of the lock's text and the host facts a no-op depends on.
+FAST_KEY = "fast-key"
+_SPEC_FILENAME = "torchenv.toml"  # envlock.spec_model.SPEC_FILENAME, not imported for its cost
+
+
+def fast_key(lock_text: str, python: str) -> str:
+    """The lock's text, this host's OS, machine and C library, and the venv's Python: what the
+    last sync installed is still the answer while all of them are the same."""
+    uname = os.uname()
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):
+        libc = ""
+    facts = "\0".join((lock_text, uname.sysname, uname.machine, libc, python))
+    return "sha256:" + hashlib.sha256(facts.encode()).hexdigest()
+
+
+def spec_digest(lock_path: Path) -> str | None:
+    """The digest of the torchenv.toml beside the lock (whose [packages] the import check
+    imports), None when there is none to read."""
+    try:
+        data = (lock_path.parent / _SPEC_FILENAME).read_bytes()
+    except OSError:
+        return None
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def unchanged(venv_path: Path, lock_path: Path) -> int | None:
+    """The number of packages when ``venv_path`` is exactly what the last sync from
+    ``lock_path`` made on this host, and the packages the spec names imported after it; else
+    None (then only the full sync can tell)."""
+    if venv_path.is_symlink() or not venv_path.is_dir() or not lock_path.is_file():
+        return None
+    venv_path = venv_path.absolute()
+    with venv.exclusive_dir(venv_path.parent):
+        if _leftovers(venv_path) or not _only_a_venv(venv_path):
+            return None
+        marker = venv.read_marker(venv_path)
+        if marker is None:
+            return None
+        text = files.read_text(lock_path)
+        if text is None or marker.get(FAST_KEY) != fast_key(text, str(marker.get("python", ""))):
+            return None
+        imports = marker.get("imports")
+        if not (
+            isinstance(imports, dict)
+            and imports.get("failed") == []
+            and "spec" in imports
+            and imports.get("spec") == spec_digest(lock_path)
+        ):
+            return None
+        recorded = Recorded.from_marker(marker)
+        if recorded is None:
+            return None
+        state = installed.scan(venv_path, venv_path / str(marker.get("purelib", "-")))
+        if compare(state, recorded_wanted(marker), recorded):
+            return None
+        try:
+            return int(str(marker.get("packages", "")))
+        except ValueError:
+            return None
+
+
+def _leftovers(venv_path: Path) -> bool:
+    """What an interrupted sync left beside PATH (api.sync.recover_interrupted_sync's work)."""
+    parent, name = venv_path.parent, venv_path.name
+    if os.path.lexists(parent / f".{name}.envlock-old"):
+        return True
+    prefix = f".{name}.envlock-new-"
+    return any(entry.name.startswith(prefix) for entry in parent.iterdir())
+
+
+def _only_a_venv(venv_path: Path) -> bool:
+    """A pyvenv.cfg and nothing at the top level but a venv's own entries (see
+    api.sync._sync_target_exists, which refuses anything else with its reasons)."""
+    entries = {entry.name for entry in venv_path.iterdir()}
+    return "pyvenv.cfg" in entries and entries <= venv.VENV_ENTRIES
