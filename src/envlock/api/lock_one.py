@@ -172,9 +172,16 @@ def _lock_one(
         )
         return found
 
+    offer_reader = _early_offers(
+        spec,
+        project,
+        clean_indexes.pypi,
+        offer_reader,
+        settling := _settling(spec, settle_named, keep),
+    )
     new_lock = resolve(spec.packages)
     settled = None
-    if settle_named and spec.packages and not keep:  # kept versions are held on purpose
+    if settling:
         from envlock.heldback import preferred_versions  # noqa: PLC0415
 
         preferred = {} if upgrade else preferred_versions(prefer, skip)
@@ -194,8 +201,11 @@ def _lock_one(
     new_lock, hash_warnings = _check_index_hashes(
         new_lock, project, hash_missing, report, index_reader
     )
-    warnings = [*selection.warnings, *hash_warnings]
-    warnings += _cooldown_notes(original, spec, new_lock, project, now=now, reader=offer_reader)
+    warnings = [
+        *selection.warnings,
+        *hash_warnings,
+        *_cooldown_notes(original, spec, new_lock, project, now=now, reader=offer_reader),
+    ]
     images, image_notes = _image_pins(
         spec, new_lock, selection, previous=previous_meta, env=env, report=report
     )
@@ -274,6 +284,28 @@ def _image_pins(
             "ENVLOCK_DOCKER_REGISTRY=off to stop asking)"
         )
     return pins, notes
+
+
+def _settling(spec: Spec, settle_named: bool, keep: Mapping[str, str] | None) -> bool:
+    """Whether the lock raises and explains held-back named packages (kept versions are held
+    on purpose)."""
+    return settle_named and bool(spec.packages) and not keep
+
+
+def _early_offers(
+    spec: Spec, project: UvProject, pypi: str, given: OfferReader | None, settling: bool
+) -> OfferReader | None:
+    """The reader of the named packages' pages: ``given`` (a test's), else, when the lock will
+    settle them, one that reads their PyPI pages while uv resolves (io.pages.EarlyOffers says
+    which indexes allow that), so the held-back check after it waits for no network."""
+    if given is not None or not settling:
+        return given
+    from envlock.io import pages  # noqa: PLC0415 - see the module note
+
+    named = (canonicalize_name(r.name) for r in spec.packages)
+    return pages.EarlyOffers(
+        [(project.wire_url(pypi), n) for n in named if n not in project.routed], project.auth_for
+    )
 
 
 def _settle_named(
