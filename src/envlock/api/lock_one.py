@@ -110,7 +110,10 @@ def _lock_one(
     )
     report(
         f"Locking torch {selection.release.name} ({selection.variant.name}) for Python "
-        f"{spec.python} on {', '.join(p.value for p in spec.platforms)}"
+        f"{spec.python} on {', '.join(p.value for p in spec.platforms)}, reading "
+        + " and ".join(
+            dict.fromkeys(redact_url(u) for u in (indexes.pypi, selection.index_url) if u)
+        )
     )
     project = build_uv_project(spec, selection, indexes)
     prefer = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from envlock.host import HostFacts
     from envlock.io.import_check import ImportReport
     from envlock.io.ports import HostProbe, Installer
+    from envlock.io.transfer import Transfer
     from envlock.io.venv import Interpreter
     from envlock.lockfile import LockMeta
     from envlock.materialise.installed import Recorded
@@ -85,6 +86,7 @@ def sync(
     allow_build: Sequence[str] = (),
     host_probe: HostProbe | None = None,
     check_imports: bool | None = None,
+    progress: Callable[[Transfer], None] | None = None,
 ) -> SyncResult:
     """Make the venv exactly the lock's selection for this host; nothing half-done on failure.
 
@@ -93,7 +95,8 @@ def sync(
     venv's parent directory), so two runs meet nowhere else, whichever locks they sync from.
 
     Then the packages the spec names are imported in the venv (``check_imports``, see
-    check_synced_imports): one that does not import raises ImportCheckError, the venv synced."""
+    check_synced_imports): one that does not import raises ImportCheckError, the venv synced.
+    ``progress`` gets the downloads' bytes as they move (envlock.io.transfer.Transfer)."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
     venv_path = sync_target(venv_path, lock_path, option="--venv")
@@ -111,6 +114,7 @@ def sync(
             allow_build=frozenset(canonicalize_name(n) for n in allow_build),
             host_probe=host_probe,
             check_imports=check_imports,
+            progress=progress,
         )
 
 
@@ -128,6 +132,7 @@ def _sync(
     allow_build: frozenset[NormalizedName],
     host_probe: HostProbe | None,
     check_imports: bool | None,
+    progress: Callable[[Transfer], None] | None = None,
 ) -> SyncResult:
     from envlock.io import installed, probe, venv  # noqa: PLC0415 - see the module note
     from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
@@ -217,6 +222,7 @@ def _sync(
         environ=env,
         report=report,
         message=f"Installing {len(chosen)} packages ({target.label})",
+        progress=progress,
     )
     checked, scope = _check_imports(
         venv_path,
@@ -331,6 +337,7 @@ def _build(
     environ: Mapping[str, str],
     report: Reporter,
     message: str,
+    progress: Callable[[Transfer], None] | None = None,
 ) -> None:
     """Build the venv beside its path and swap it in only when everything worked.
 
@@ -355,6 +362,7 @@ def _build(
             link_mode=link_mode,
             environ=environ,
             report=report,
+            progress=progress,
         )
         venv.write_marker(workdir, marker)
         if exists:
@@ -384,6 +392,7 @@ def _install_locked(
     environ: Mapping[str, str],
     report: Reporter,
     site: Path | None = None,
+    progress: Callable[[Transfer], None] | None = None,
 ) -> None:
     """Install the selection into the environment at ``root`` (a venv, or a conda prefix) with
     its own Python, check its dependencies, and add what it installed to ``marker``. ``site``
@@ -402,6 +411,8 @@ def _install_locked(
         link_mode=link_mode,
         install_lock=install_lock,
         echo=lambda line: _progress_line(line, report),
+        # only when someone watches: an Installer of a test need not know the keyword
+        **({"progress": progress} if progress is not None else {}),
     )
     problems = installer.check(python, environ)
     if problems:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,7 +15,7 @@ from envlock import __version__, api
 from envlock.errors import UsageError
 
 if TYPE_CHECKING:
-    pass
+    from envlock.io.transfer import Transfer
 
 
 app = typer.Typer(
@@ -102,6 +102,49 @@ def _progress(message: str) -> Iterator[None]:
             yield
     else:  # logs and CI: the api reports each real step, so stay quiet here
         yield
+
+
+@contextmanager
+def _download_progress(message: str) -> Iterator[Callable[[Transfer], None] | None]:
+    """On a terminal, a live line for a sync: a spinner, then the downloads' bar with bytes,
+    rate and time left (envlock.io.transfer); messages print above it. Logs and CI get None
+    (each finished download is a line of its own there)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.console import Console  # noqa: PLC0415 - only for a live terminal
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stderr=True,
+    ) as live:
+        task = live.add_task(message, total=None)
+
+        def show(moment: Transfer) -> None:
+            live.update(
+                task,
+                description=f"Downloading {moment.finished}/{moment.started}",
+                total=moment.total or None,
+                completed=moment.done,
+            )
+
+        yield show
 
 
 SpecOption = Annotated[

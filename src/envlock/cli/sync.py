@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from envlock import api
-from envlock.cli._app import LockPathOption, VariantOption, _progress, _with_variant, app, err, out
+from envlock.cli._app import (
+    LockPathOption,
+    VariantOption,
+    _download_progress,
+    _progress,
+    _with_variant,
+    app,
+    err,
+    out,
+)
 from envlock.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -134,7 +143,9 @@ def sync(
         )
     lock = _with_variant(lock_path, variant)
     builds = tuple(allow_build or ())
-    with _progress("Syncing…"):
+    with (
+        _progress("Syncing…") if conda_prefix is not None else _download_progress("Syncing…")
+    ) as watch:
         if conda_prefix is not None:
             from envlock.api.conda import sync_conda  # noqa: PLC0415 - only for --conda
             from envlock.api.imports import check_synced_imports  # noqa: PLC0415
@@ -170,6 +181,7 @@ def sync(
                 reinstall=reinstall,
                 allow_build=builds,
                 check_imports=check_imports,
+                progress=watch,
             )
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False)

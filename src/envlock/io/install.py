@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
@@ -24,7 +25,8 @@ from envlock.errors import (
     IndexUnavailableError,
     MaterialiseError,
 )
-from envlock.io import proc, venv
+from envlock.io import proc, transfer, venv
+from envlock.io.transfer import Transfer
 from envlock.io.uv import cache_dir, uv_binary
 from envlock.settings import in_envlock_terms
 from envlock.urls import private_indexes, redact_text
@@ -46,9 +48,16 @@ class UvInstaller:
         link_mode: str,
         install_lock: str | None,
         echo: Callable[[str], None],
+        progress: Callable[[Transfer], None] | None = None,
     ) -> None:
         _uv_sync(
-            python, requirements, environ, link_mode=link_mode, install_lock=install_lock, echo=echo
+            python,
+            requirements,
+            environ,
+            link_mode=link_mode,
+            install_lock=install_lock,
+            echo=echo,
+            progress=progress,
         )
 
     def check(self, python: Path, environ: Mapping[str, str]) -> str | None:
@@ -72,8 +81,9 @@ class PipInstaller:
         link_mode: str,
         install_lock: str | None,
         echo: Callable[[str], None],
+        progress: Callable[[Transfer], None] | None = None,
     ) -> None:
-        del link_mode, install_lock, echo  # pip reads the requirements; it copies files
+        del link_mode, install_lock, echo, progress  # pip reads the requirements; copies files
         with tempfile.TemporaryDirectory(prefix="envlock-sync-") as tmp:
             reqs = Path(tmp) / "requirements.txt"
             reqs.write_text(requirements, encoding="utf-8")
@@ -148,7 +158,7 @@ def _credentialed_indexes(environ: Mapping[str, str]) -> tuple[list[str], dict[s
     return args, env
 
 
-def _cache_indexes(install_lock: str | None, *, already: Sequence[str]) -> list[str]:
+def _cache_indexes(packages: Sequence[Mapping[str, Any]], *, already: Sequence[str]) -> list[str]:
     """``--index URL`` for each index the selection's packages came from.
 
     uv finds an index artifact in its cache only under an index it was given: without them,
@@ -156,15 +166,27 @@ def _cache_indexes(install_lock: str | None, *, already: Sequence[str]) -> list[
     URL requirement that uv revalidates, and PyPI's CDN answers with the whole file again.
     The lock's artifact URLs are still what uv installs from; the indexes only key the cache
     (whose entries uv checks against the lock's hashes)."""
+    named = {arg.split("=", 1)[-1] for arg in already}
+    indexes = dict.fromkeys(str(p["index"]) for p in packages if p.get("index"))
+    return [arg for url in indexes if url not in named for arg in ("--index", url)]
+
+
+def _packages(install_lock: str | None) -> list[Mapping[str, Any]]:
     if install_lock is None:
         return []
-    named = {arg.split("=", 1)[-1] for arg in already}
-    indexes = dict.fromkeys(
-        str(package["index"])
-        for package in _toml.loads(install_lock).get("packages", [])
-        if isinstance(package, dict) and package.get("index")
-    )
-    return [arg for url in indexes if url not in named for arg in ("--index", url)]
+    found = _toml.loads(install_lock).get("packages", [])
+    return [p for p in found if isinstance(p, dict)] if isinstance(found, list) else []
+
+
+def _sizes(packages: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """name -> the size of the artifact the selection installs (what each download moves)."""
+    sizes: dict[str, int] = {}
+    for package in packages:
+        artifacts = package.get("wheels") or [package.get("sdist") or {}]
+        size = artifacts[0].get("size") if isinstance(artifacts[0], dict) else None
+        if isinstance(size, int):
+            sizes[str(package.get("name", ""))] = size
+    return sizes
 
 
 def _uv_sync(
@@ -175,12 +197,15 @@ def _uv_sync(
     link_mode: str,
     install_lock: str | None,
     echo: Callable[[str], None],
+    progress: Callable[[Transfer], None] | None = None,
 ) -> None:
     """`uv pip sync`: make the environment exactly the selection, removing everything else.
 
     ``link_mode`` is uv's (copy, clone, hardlink): how files get from uv's cache into the venv.
     ``install_lock`` is the selection as a PEP 751 lock; uv installs from it when given (each
-    artifact downloaded once), else from the hashed requirements.
+    artifact downloaded once), else from the hashed requirements. ``progress`` gets the
+    downloads' bytes as they move (io.transfer); ``echo`` each line, a finished download's
+    with its size.
 
     uv downloads and checks every artifact before it changes the environment, so a hash
     mismatch or a network failure leaves an existing venv as it was.
@@ -202,7 +227,9 @@ def _uv_sync(
             else []
         )
         index_args, index_env = _credentialed_indexes(environ)
-        index_args += _cache_indexes(install_lock, already=index_args)
+        packages = _packages(install_lock)
+        index_args += _cache_indexes(packages, already=index_args)
+        downloads = transfer.Downloads(_sizes(packages), progress)
         result = proc.run_echoing(
             [
                 uv_binary(),
@@ -222,7 +249,7 @@ def _uv_sync(
                 source,
             ],
             env=proc.clean_environment(environ, index_env),
-            echo=echo,
+            echo=lambda line: echo(downloads.line(line)),
             timeout=1800,
             timeout_error=IndexUnavailableError(
                 "installing did not finish within 1800 s",
@@ -231,6 +258,8 @@ def _uv_sync(
         )
     if result.returncode != 0:
         raise _failure(result.stderr, "installing the lock")
+    if summary := downloads.summary():
+        echo(summary)
 
 
 def _pip_install(python: Path, reqs: Path, environ: Mapping[str, str]) -> None:

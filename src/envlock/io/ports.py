@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from envlock.host import HostFacts
+    from envlock.io.transfer import Transfer
 
 # What an index lists for a project: artifact key (envlock.wheels.artifact_key) -> hashes
 # ({algorithm: hex digest}, empty when the index lists the file without one).
@@ -74,9 +75,11 @@ class Installer(Protocol):
         link_mode: str,
         install_lock: str | None,
         echo: Callable[[str], None],
+        progress: Callable[[Transfer], None] | None = None,
     ) -> None:
         """Install exactly ``requirements`` (hashed URL lines; ``install_lock`` is the same
-        selection as a PEP 751 lock) into the venv of ``python``, removing everything else."""
+        selection as a PEP 751 lock) into the venv of ``python``, removing everything else.
+        ``progress`` (only passed when someone watches) gets the downloads' bytes."""
         ...
 
     def check(self, python: Path, environ: Mapping[str, str]) -> str | None:
