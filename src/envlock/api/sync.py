@@ -223,6 +223,7 @@ def _sync(
         report=report,
         message=f"Installing {len(chosen)} packages ({target.label})",
         progress=progress,
+        environment=target.environment,
     )
     checked, scope = _check_imports(
         venv_path,
@@ -338,6 +339,7 @@ def _build(
     report: Reporter,
     message: str,
     progress: Callable[[Transfer], None] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
     """Build the venv beside its path and swap it in only when everything worked.
 
@@ -363,6 +365,7 @@ def _build(
             environ=environ,
             report=report,
             progress=progress,
+            environment=environment,
         )
         venv.write_marker(workdir, marker)
         if exists:
@@ -393,10 +396,13 @@ def _install_locked(
     report: Reporter,
     site: Path | None = None,
     progress: Callable[[Transfer], None] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> None:
     """Install the selection into the environment at ``root`` (a venv, or a conda prefix) with
     its own Python, check its dependencies, and add what it installed to ``marker``. ``site``
-    is its site-packages (default: where a CPython venv of ``minor`` has it)."""
+    is its site-packages (default: where a CPython venv of ``minor`` has it). With the
+    ``environment`` (marker variables) the lock was selected for, the dependency check runs in
+    process; else the installer's own check does it."""
     from envlock.io import installed, venv  # noqa: PLC0415 - see the module note
     from envlock.io.uv import cache_dir  # noqa: PLC0415
     from envlock.materialise.installed import record_of  # noqa: PLC0415
@@ -414,7 +420,14 @@ def _install_locked(
         # only when someone watches: an Installer of a test need not know the keyword
         **({"progress": progress} if progress is not None else {}),
     )
-    problems = installer.check(python, environ)
+    site = site if site is not None else venv.purelib_of(root, minor)
+    if environment is not None:  # in process, from the installed metadata (no uv pip check)
+        from envlock.io.requires import installed_requirements  # noqa: PLC0415
+        from envlock.materialise.depcheck import unmet  # noqa: PLC0415
+
+        problems: str | None = "\n".join(unmet(installed_requirements(site), environment))
+    else:
+        problems = installer.check(python, environ)
     if problems:
         raise MaterialiseError(
             "the installed packages have unmet dependencies (is the lock complete?)",
@@ -424,7 +437,6 @@ def _install_locked(
             "work around it. For a lock edited by hand, run `envlock lock --upgrade`.",
             detail=problems,
         )
-    site = site if site is not None else venv.purelib_of(root, minor)
     marker["purelib"] = site.resolve().relative_to(root.resolve()).as_posix()
     marker["link-mode"] = link_mode
     # What each locked artifact installed, for the no-op check and verify: the state is read
