@@ -39,10 +39,13 @@ def _check_index_hashes(
     policy: HashMissing,
     report: Reporter,
     reader: IndexReader | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[Pylock, list[str]]:
     """Every hash in the lock must be one its index listed (uv silently computes one by
     downloading a file listed without any); ``policy`` says what to do about the others.
-    ``reader`` reads the listings (default: the real indexes, envlock.io.pages.PageReader).
+    ``reader`` reads the listings (default: the real indexes, envlock.io.pages.PageReader,
+    keeping pages in the page cache of ``environ`` as their indexes allow).
     Returns the lock (with the sha256 of a file uv knew only a weaker hash of, such as an
     index's md5, once downloaded) and the warnings."""
     wanted = sorted(
@@ -50,10 +53,11 @@ def _check_index_hashes(
     )
     if not wanted:
         return lock, []
-    from envlock.io import download, pages  # noqa: PLC0415 - only for non-PyPI indexes
+    from envlock.io import download, pagecache, pages  # noqa: PLC0415 - only for non-PyPI indexes
     from envlock.wheels import artifact_key  # noqa: PLC0415
 
-    reader = reader if reader is not None else pages.PageReader()
+    if reader is None:
+        reader = pages.PageReader(cache=pagecache.for_environment(environ or {}))
     fetched = reader.listings(
         [(project.wire_url(index), name) for index, name in wanted], project.auth_for
     )

@@ -180,7 +180,8 @@ def _lock_one(
         project,
         clean_indexes.pypi,
         offer_reader,
-        settling := _settling(spec, settle_named, keep),
+        settling=(settling := _settling(spec, settle_named, keep)),
+        env=env,
     )
     new_lock = resolve(spec.packages)
     settled = None
@@ -202,7 +203,7 @@ def _lock_one(
         )
         new_lock = settled.lock
     new_lock, hash_warnings = _check_index_hashes(
-        new_lock, project, hash_missing, report, index_reader
+        new_lock, project, hash_missing, report, index_reader, environ=env
     )
     warnings = [
         *selection.warnings,
@@ -296,18 +297,26 @@ def _settling(spec: Spec, settle_named: bool, keep: Mapping[str, str] | None) ->
 
 
 def _early_offers(
-    spec: Spec, project: UvProject, pypi: str, given: OfferReader | None, settling: bool
+    spec: Spec,
+    project: UvProject,
+    pypi: str,
+    given: OfferReader | None,
+    *,
+    settling: bool,
+    env: Mapping[str, str],
 ) -> OfferReader | None:
     """The reader of the named packages' pages: ``given`` (a test's), else, when the lock will
     settle them, one that reads their PyPI pages while uv resolves (io.pages.EarlyOffers says
     which indexes allow that), so the held-back check after it waits for no network."""
     if given is not None or not settling:
         return given
-    from envlock.io import pages  # noqa: PLC0415 - see the module note
+    from envlock.io import pagecache, pages  # noqa: PLC0415 - see the module note
 
     named = (canonicalize_name(r.name) for r in spec.packages)
     return pages.EarlyOffers(
-        [(project.wire_url(pypi), n) for n in named if n not in project.routed], project.auth_for
+        [(project.wire_url(pypi), n) for n in named if n not in project.routed],
+        project.auth_for,
+        reader=pages.PageReader(cache=pagecache.for_environment(env)),
     )
 
 

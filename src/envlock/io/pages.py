@@ -21,6 +21,7 @@ from envlock import urls
 from envlock.errors import IndexUnavailableError
 from envlock.heldback import Offer, OfferReader, Offers
 from envlock.io import http
+from envlock.io.pagecache import PageCache
 from envlock.io.ports import AuthFor, Listing
 from envlock.urls import redact_url
 from envlock.wheels import artifact_key
@@ -106,13 +107,18 @@ def parse_offers(body: bytes, content_type: str, page_url: str) -> tuple[Offer, 
 
 
 def fetch_offers(
-    index_url: str, project: str, auth: tuple[str, str] | None, *, client: http.Client
+    index_url: str,
+    project: str,
+    auth: tuple[str, str] | None,
+    *,
+    client: http.Client,
+    cache: PageCache | None = None,
 ) -> Offers:
     """What a project page offers, or (never raising) why it could not be read: the held-back
     report is advice, and a page uv already read successfully is no reason to fail a lock."""
     page_url = urls.page_url(index_url, project)
     try:
-        status, body, content_type = _get(page_url, auth, client)
+        status, body, content_type = _get(page_url, auth, client, cache)
         if status != 200:
             return f"{redact_url(page_url)} answered HTTP {status}"
         return parse_offers(body, content_type, page_url)
@@ -128,27 +134,51 @@ def vouched(hashes: Mapping[str, str]) -> bool:
     return any(hashes.get(a) for a in _SECURE)
 
 
-def _get(url: str, auth: tuple[str, str] | None, client: http.Client) -> tuple[int, bytes, str]:
-    """(status, body, content type) of a project page: over HTTP(S) through the one client,
-    or a local index's folder (file://), whose page is its index.html."""
+def _get(
+    url: str, auth: tuple[str, str] | None, client: http.Client, cache: PageCache | None = None
+) -> tuple[int, bytes, str]:
+    """(status, body, content type) of a project page: over HTTP(S) through the one client
+    (kept in ``cache`` as the index's caching headers allow, io.pagecache), or a local index's
+    folder (file://), whose page is its index.html."""
     if url.startswith("file:"):
         from urllib.request import url2pathname  # noqa: PLC0415 - see the module note
 
         page = Path(url2pathname(urlsplit(url).path)) / "index.html"
         return 200, page.read_bytes(), "text/html"
-    with client.get(url, headers={"Accept": f"{JSON_TYPE}, text/html;q=0.5"}, auth=auth) as r:
+    accept = f"{JSON_TYPE}, text/html;q=0.5"
+    kept = cache.lookup(url, accept) if cache is not None else None
+    if cache is not None and kept is not None and cache.fresh(kept):
+        return 200, kept.body, kept.content_type
+    headers = {"Accept": accept, **(kept.validators() if kept is not None else {})}
+    with client.get(url, headers=headers, auth=auth) as r:
+        if r.status == 304 and cache is not None and kept is not None:
+            cache.refreshed(url, accept, kept, _caching(r))
+            return 200, kept.body, kept.content_type
         if not 200 <= r.status < 300:
             return r.status, b"", ""
-        return 200, r.read(), r.header("Content-Type")
+        body = r.read()
+        if cache is not None:
+            cache.store(url, accept, body, _caching(r))
+        return 200, body, r.header("Content-Type")
+
+
+def _caching(response: http.Response) -> dict[str, str]:
+    names = ("Cache-Control", "ETag", "Last-Modified", "Content-Type")
+    return {name.lower(): response.header(name) for name in names}
 
 
 def fetch_listing(
-    index_url: str, project: str, auth: tuple[str, str] | None, *, client: http.Client
+    index_url: str,
+    project: str,
+    auth: tuple[str, str] | None,
+    *,
+    client: http.Client,
+    cache: PageCache | None = None,
 ) -> Listing:
     page_url = urls.page_url(index_url, project)
     shown = redact_url(page_url)
     try:
-        status, body, content_type = _get(page_url, auth, client)
+        status, body, content_type = _get(page_url, auth, client, cache)
     except http.TransportError as exc:
         raise IndexUnavailableError(
             f"could not read {shown} to check its hashes: {exc.reason}",
@@ -183,6 +213,7 @@ class PageReader:
     read in parallel, over one HTTP client (one kept-alive connection per host and worker)."""
 
     workers: int = 8
+    cache: PageCache | None = None  # pages kept between locks (io.pagecache); None: none
 
     def listings(
         self, wanted: Sequence[tuple[str, str]], auth: AuthFor
@@ -209,7 +240,9 @@ class PageReader:
             ThreadPoolExecutor(max_workers=self.workers) as pool,
         ):
             futures = {
-                key: pool.submit(fetch, key[0], key[1], auth(key[0]), client=client)
+                key: pool.submit(
+                    fetch, key[0], key[1], auth(key[0]), client=client, cache=self.cache
+                )
                 for key in wanted
             }
             return {key: future.result() for key, future in futures.items()}
