@@ -98,9 +98,11 @@ def verify(
     )
     drift = list(compare(state, wanted, recorded, owned_startup=owned))
     if deep:
-        changed = {
-            d.name: installed.changed_files(site, d) for d in state.dists if d.name in wanted
-        }
+        # one hashing pool over every package: torch's big files are spread over torch, the
+        # nvidia-* packages and triton
+        checked = [d for d in state.dists if d.name in wanted]
+        each = installed.changed_files_each(site, checked)
+        changed = dict(zip((d.name for d in checked), each, strict=True))
         drift = [
             d
             for d in drift
