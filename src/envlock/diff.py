@@ -216,6 +216,19 @@ def _version_change(name: str, old: Package, new: Package, sides: _Sides) -> Cha
     return Change(kind=kind, name=name, old=old_v, new=new_v)
 
 
+def _unchanged(old: Package, new: Package) -> bool:
+    """Equal as values and as written: nothing _package_changes could report (most packages of
+    two locks; comparing their artifacts' file names and hosts is most of a diff's time).
+    Versions, markers and specifiers compare equal across spellings (1.0 == 1.0.0), which
+    the changes name, so their text must match too."""
+    return (
+        old == new
+        and str(old.version) == str(new.version)
+        and str(old.marker) == str(new.marker)
+        and str(old.requires_python) == str(new.requires_python)
+    )
+
+
 def _package_changes(name: str, old: Package, new: Package, sides: _Sides) -> list[Change]:
     changes: list[Change] = []
     source = _source_change(name, old, new, sides)
@@ -371,7 +384,7 @@ def diff_locks(old: Pylock | None, new: Pylock | None, *, family: Collection[str
             )
         elif after is None and before is not None:
             changes.append(Change(kind=ChangeKind.REMOVED, name=name, old=_label(before)))
-        elif before is not None and after is not None:
+        elif before is not None and after is not None and not _unchanged(before, after):
             changes += _package_changes(name, before, after, sides)
     changes += _lock_level(old, new)
     # Security changes are never collapsed into the CUDA-runtime line.

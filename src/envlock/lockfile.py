@@ -15,8 +15,9 @@ writer, ``envlock._toml``, that every other TOML file envlock writes uses too.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PureWindowsPath
 from typing import Any
@@ -116,29 +117,28 @@ def lock_meta(lock: Pylock) -> LockMeta | None:
 # parse
 
 
-def parse_lock_text(text: str, *, source: str = LOCK_FILENAME, installs: bool = True) -> Pylock:
+# Package tables already parsed and validated, by their text (what follows a `[[packages]]`
+# line, up to the next one): the sides of a diff share most of theirs (parse_lock_text).
+PackageTables = dict[str, tuple[Package, dict[str, Any]]]
+
+
+def parse_lock_text(
+    text: str,
+    *,
+    source: str = LOCK_FILENAME,
+    installs: bool = True,
+    seen: PackageTables | None = None,
+) -> Pylock:
     """Parse and validate a PEP 751 lock; errors name the file and the key path.
 
     ``installs=False`` (review: diff, textconv) reads locks whose artifacts are ``file://``
-    URLs or paths outside the lock's directory: nothing is fetched or installed from them."""
-    try:
-        data = _toml.loads(text)
-    except _toml.DECODE_ERRORS as exc:
-        raise LockfileError(
-            f"{source} is not valid TOML: {exc}",
-            hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
-        ) from None
-    try:
-        lock = Pylock.from_dict(data)
-    except PylockUnsupportedVersionError as exc:
-        raise LockfileError(
-            f"{source}: {exc}", hint="This envlock reads PEP 751 lock-version 1.x."
-        ) from None
-    except PylockValidationError as exc:
-        raise LockfileError(
-            f"{source} is not a valid PEP 751 lock: {exc}",
-            hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
-        ) from None
+    URLs or paths outside the lock's directory: nothing is fetched or installed from them.
+    ``seen`` (the two sides of a diff): a package table whose text is there is taken from it
+    instead of being parsed and validated again, and this lock's tables are added to it. The
+    result, and every error, are those of a lock read without it."""
+    lock = _parse_sharing(text, seen) if seen is not None else None
+    if lock is None:
+        lock = _parse(text, source)
     problem = _unsafe(lock, installs=installs)
     if problem is not None:
         raise LockfileError(
@@ -149,6 +149,75 @@ def parse_lock_text(text: str, *, source: str = LOCK_FILENAME, installs: bool = 
     return lock
 
 
+def _parse(text: str, source: str) -> Pylock:
+    try:
+        data = _toml.loads(text)
+    except _toml.DECODE_ERRORS as exc:
+        raise LockfileError(
+            f"{source} is not valid TOML: {exc}",
+            hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
+        ) from None
+    try:
+        return Pylock.from_dict(data)
+    except PylockUnsupportedVersionError as exc:
+        raise LockfileError(
+            f"{source}: {exc}", hint="This envlock reads PEP 751 lock-version 1.x."
+        ) from None
+    except PylockValidationError as exc:
+        raise LockfileError(
+            f"{source} is not a valid PEP 751 lock: {exc}",
+            hint="Re-create it with `envlock lock --upgrade`, or restore it from git.",
+        ) from None
+
+
+_PACKAGES_LINE = "\n[[packages]]\n"
+
+
+def _parse_sharing(text: str, seen: PackageTables) -> Pylock | None:
+    """The lock in ``text`` read one `[[packages]]` table at a time, those in ``seen`` taken
+    from it; None where that might not read as the whole text does (then _parse reads it).
+
+    The text is cut at each `[[packages]]` line (as render_lock writes them). Each piece is
+    TOML on its own: a line inside a multi-line string or array would leave the piece before
+    it unterminated, which fails to parse, so that never passes for a cut. A TOML value does
+    not depend on what surrounds it, and a package validates on its table alone, so the pieces
+    give the whole text's lock, provided each holds one package table and the top-level keys
+    of the pieces (a `[tool.envlock]` after the last package) do not meet; anything else
+    (including any error) is left to _parse, which reports it as for any lock."""
+    head, *pieces = text.split(_PACKAGES_LINE)
+    try:
+        data = _toml.loads(head)
+    except _toml.DECODE_ERRORS:
+        return None
+    if not pieces or "packages" in data:
+        return None
+    data["packages"] = []
+    fresh: list[tuple[str, dict[str, Any], dict[str, Any]]] = []  # piece, its table, the rest
+    for piece in pieces:
+        known = seen.get(piece)
+        if known is not None:
+            rest = known[1]
+        else:
+            try:
+                rest = _toml.loads("[[packages]]\n" + piece)
+            except _toml.DECODE_ERRORS:
+                return None
+            tables = rest.pop("packages")
+            if not (isinstance(tables, list) and len(tables) == 1):
+                return None
+            fresh.append((piece, tables[0], rest))
+        if not rest.keys().isdisjoint(data):
+            return None
+        data.update(rest)
+    try:
+        partial = Pylock.from_dict({**data, "packages": [table for _, table, _ in fresh]})
+    except (PylockUnsupportedVersionError, PylockValidationError):
+        return None
+    for (piece, _, rest), package in zip(fresh, partial.packages, strict=True):
+        seen[piece] = (package, rest)
+    return replace(partial, packages=[seen[piece][0] for piece in pieces])
+
+
 # Hex digest length of every algorithm hashlib guarantees (shake_* have no fixed length).
 _HASH_HEX = {
     name: hashlib.new(name).digest_size * 2
@@ -156,6 +225,8 @@ _HASH_HEX = {
     if not name.startswith("shake_")
 }
 _HEX = frozenset("0123456789abcdefABCDEF")
+# What str.isspace() calls whitespace (re's \s is the same set), C0 controls and DEL.
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def _unsafe(lock: Pylock, *, installs: bool = True) -> str | None:
@@ -193,7 +264,7 @@ def _artifact_problem(
     for where, value in (("URL", artifact.url), ("path", artifact.path)):
         # A line break or a space would end the requirement line an export writes and start
         # another (an extra index, an unlisted package): no artifact reference has one.
-        if value is not None and any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in value):
+        if value is not None and _SPACE_OR_CONTROL.search(value):
             return f"artifact {where} {value[:200]!r} contains whitespace or control characters"
     if not installs:
         return None

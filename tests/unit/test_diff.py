@@ -159,3 +159,31 @@ def test_cuda_runtime_changes_collapse_into_one_group() -> None:
         "nvidia-cuda-runtime-cu12",
     }
     assert cuda_runtime_version(lock(BASE)) is None
+
+
+# Equal as values, written differently: the diff skips equal packages, and these still differ.
+RESPELLED = {
+    "version": ({}, {"version": "1.17"}, ("six", "1.17.0", "1.17")),
+    "requires-python": (
+        {"requires-python": ">=3.8"},
+        {"requires-python": ">=3.8.0"},
+        ("six", ">=3.8", ">=3.8.0"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), RESPELLED.values(), ids=RESPELLED.keys())
+def test_a_respelled_field_is_still_a_change(
+    old: dict[str, Any], new: dict[str, Any], expected: tuple[str, str, str]
+) -> None:
+    six = wheel(f"{FILES}/six-1.17.0-py3-none-any.whl")
+    before = lock(package("six", "1.17.0", six, index=PYPI, **old))
+    fields = {"version": "1.17.0", **new}
+    after = lock(package("six", fields.pop("version"), six, index=PYPI, **fields))
+    result = diff_locks(before, after, family=FAMILY)
+    assert [(c.name, c.old, c.new) for c in result.all_changes()] == [expected]
+
+
+def test_identical_packages_are_no_change() -> None:
+    result = diff_locks(lock(FILELOCK, BASE), lock(FILELOCK, _six()), family=FAMILY)
+    assert result.empty

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from packaging.pylock import Pylock
 
 from envlock.errors import LockfileError
-from envlock.lockfile import HEADER, lock_meta, parse_lock_text, render_lock
+from envlock.lockfile import HEADER, PackageTables, lock_meta, parse_lock_text, render_lock
 from tests.unit.data import SHA, lock, meta, package, wheel
 
 GOOD = 'lock-version = "1.0"\ncreated-by = "envlock"\n'
@@ -131,3 +133,69 @@ def test_render_is_sorted_canonical_and_starts_with_the_header() -> None:
 def test_markers_are_written_as_literal_strings(marker: str, written: str) -> None:
     text = render_lock(lock(package("six", "1.17.0", wheel(SIX), marker=marker)))
     assert written in text
+
+
+# --------------------------------------------------------------------------------------
+# reading beside another lock (diff's two sides): the same lock, the same errors
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_LOCKS = [ROOT / "lockfiles/quickstart/pylock.toml", ROOT / "tests/golden/lock_basic.toml"]
+_SIX_TABLE = f'name = "six"\nversion = "1.17.0"\n{_sdist("1.17.0")}'
+_IDNA = "https://files.example/idna-3.10.tar.gz"
+_IDNA_TABLE = f'name = "idna"\nversion = "3.10"\nsdist = {{ url = "{_IDNA}", hashes = {{ sha256 = "{SHA}" }} }}'
+_TOOL = '[tool.envlock]\npython = "3.11"\n'
+# Layouts a cut at each `[[packages]]` line must not misread (each read as a whole instead).
+AWKWARD = {
+    "cut-inside-a-string": _with(
+        f'{_SIX_TABLE}\n[packages.tool]\nnote = """\n[[packages]]\nname = "evil"\n"""'
+    ),
+    "cut-inside-an-array": _with(f"{_SIX_TABLE}\nx = [\n[[packages]]\n]"),
+    "tool-tables-between-packages": _with(
+        f"{_SIX_TABLE}\n[tool.a]\nx = 1\n\n[[packages]]\n{_IDNA_TABLE}\n[tool.b]\ny = 2"
+    ),
+    "tool-table-before-packages": GOOD + _TOOL + f"\n[[packages]]\n{_SIX_TABLE}\n",
+    "tool-table-after-packages": GOOD + f"\n[[packages]]\n{_SIX_TABLE}\n\n{_TOOL}",
+    "same-table-twice": GOOD + f"[tool.a]\n\n[[packages]]\n{_SIX_TABLE}\n[tool.a]\n",
+    "packages-in-the-head": GOOD + f"packages = []\n\n[[packages]]\n{_SIX_TABLE}\n",
+    "crlf": _with(_SIX_TABLE).replace("\n", "\r\n"),
+    "spaced-header": GOOD + f"\n[[ packages ]]\n{_SIX_TABLE}\n\n[[packages]]\n{_SIX_TABLE}\n",
+    "spaced-header-inside-a-piece": _with(f"{_SIX_TABLE}\n\n[[ packages ]]\n{_IDNA_TABLE}"),
+}
+SHARED_TEXTS = {
+    **{path.parent.name + "/" + path.name: path.read_text() for path in SHARED_LOCKS},
+    **AWKWARD,
+    **{f"refused-{k}": text for k, (text, _) in REFUSED.items()},
+}
+
+
+def _read(text: str, seen: PackageTables | None) -> Pylock | str:
+    try:
+        return parse_lock_text(text, source="pylock.toml", seen=seen)
+    except LockfileError as exc:
+        return f"{exc.message} | {exc.hint}"
+
+
+@pytest.mark.parametrize("text", SHARED_TEXTS.values(), ids=SHARED_TEXTS.keys())
+def test_a_lock_read_beside_another_is_the_lock_read_alone(text: str) -> None:
+    alone = _read(text, None)
+    seen: PackageTables = {}
+    for other in SHARED_LOCKS:  # tables from other locks, as the other side of a diff holds
+        _read(other.read_text(), seen)
+    first, again = _read(text, seen), _read(text, seen)
+    assert first == alone
+    assert again == alone
+    if isinstance(alone, Pylock):
+        assert isinstance(again, Pylock)
+        assert render_lock(again) == render_lock(alone)
+
+
+def test_a_lock_read_again_shares_its_package_tables() -> None:
+    text = SHARED_LOCKS[0].read_text()
+    seen: PackageTables = {}
+    first = parse_lock_text(text, seen=seen)
+    changed = text.replace('\nversion = "', '\nversion = "9', 1)  # its first package only
+    with pytest.raises(LockfileError):
+        parse_lock_text(changed, seen=seen)  # its wheels no longer match the version
+    again = parse_lock_text(text, seen=seen)
+    assert len(first.packages) > 10
+    assert all(a is b for a, b in zip(first.packages, again.packages, strict=True))

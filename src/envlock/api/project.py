@@ -158,3 +158,12 @@ def spec_names(lock_path: Path) -> tuple[NormalizedName, ...] | None:
     except EnvlockError:
         return None
     return tuple(sorted(spec.package_names))
+
+
+# Here, not in api.review_gate: `diff --no-gate` asks only this, and the gate's modules cost
+# its start-up ~30 ms.
+GATE_OFF = "ENVLOCK_REVIEW_GATE"  # "off": diff runs without the gate (as --no-gate)
+
+
+def gate_disabled(environ: Mapping[str, str]) -> bool:
+    return environ.get(GATE_OFF, "").strip().lower() in ("off", "0", "no", "false")

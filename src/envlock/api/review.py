@@ -14,7 +14,7 @@ from packaging.pylock import Pylock
 from envlock.api.project import SELECTION_FILES, load_channels
 from envlock.errors import LockfileError, UsageError
 from envlock.io import files
-from envlock.lockfile import parse_lock_text
+from envlock.lockfile import PackageTables, parse_lock_text
 from envlock.spec import SPEC_FILENAME
 
 if TYPE_CHECKING:
@@ -45,20 +45,29 @@ def _repo_relative(path: Path, root: Path) -> str:
         ) from None
 
 
-def _parse_side(text: str | None, label: str, side: str, *, undecodable: bool = False) -> LockSide:
+def _parse_side(
+    text: str | None,
+    label: str,
+    side: str,
+    *,
+    undecodable: bool = False,
+    seen: PackageTables | None = None,
+) -> LockSide:
     if text is None:
         return LockSide(label=label, lock=None)
     if not undecodable:
-        lock = parse_lock_text(text, source=f"{label} ({side} side)", installs=False)
+        source = f"{label} ({side} side)"
+        lock = parse_lock_text(text, source=source, installs=False, seen=seen)
         return LockSide(label=label, lock=lock)
     # History cannot be fixed: read what decodes, and say so (in the error too, if it fails).
-    lock = parse_lock_text(text, source=f"{label} ({side} side, not valid UTF-8)", installs=False)
+    source = f"{label} ({side} side, not valid UTF-8)"
+    lock = parse_lock_text(text, source=source, installs=False, seen=seen)
     warning = f"{label} ({side} side) is not valid UTF-8; read with U+FFFD for the bad bytes"
     return LockSide(label=label, lock=lock, warnings=(warning,))
 
 
-def _from_file(path: Path, label: str, side: str) -> LockSide:
-    parsed = _parse_side(files.read_text(path), label, side)
+def _from_file(path: Path, label: str, side: str, seen: PackageTables | None) -> LockSide:
+    parsed = _parse_side(files.read_text(path), label, side, seen=seen)
     spec = path.parent / SPEC_FILENAME
     return replace(
         parsed,
@@ -68,15 +77,23 @@ def _from_file(path: Path, label: str, side: str) -> LockSide:
     )
 
 
-def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> LockSide:
-    """Resolve one side of a diff: a lock file, REV, or REV:path. Defaults: HEAD vs working tree."""
+def read_side(
+    arg: str | None,
+    *,
+    side: str,
+    lock_path: Path,
+    cwd: Path,
+    seen: PackageTables | None = None,
+) -> LockSide:
+    """Resolve one side of a diff: a lock file, REV, or REV:path. Defaults: HEAD vs working tree.
+    ``seen``: package tables the other side validated (envlock.lockfile.parse_lock_text)."""
     from envlock.io import git  # noqa: PLC0415 - see the module note
 
     def from_git(revision: str, path: str, label: str) -> LockSide:
         blob = git.show(revision, path, cwd)
         if blob is None:
             return LockSide(label=label, lock=None)
-        parsed = _parse_side(blob.text, label, side, undecodable=blob.undecodable)
+        parsed = _parse_side(blob.text, label, side, undecodable=blob.undecodable, seen=seen)
         spec_path = posixpath.join(posixpath.dirname(path), SPEC_FILENAME)
         spec = git.show(revision, spec_path, cwd)
         root = git.repo_root(cwd)
@@ -88,9 +105,9 @@ def read_side(arg: str | None, *, side: str, lock_path: Path, cwd: Path) -> Lock
         )
 
     if arg is None and side == "new":
-        return _from_file(lock_path, str(lock_path), side)
+        return _from_file(lock_path, str(lock_path), side, seen)
     if arg is not None and (cwd / arg).is_file():
-        return _from_file(cwd / arg, arg, side)
+        return _from_file(cwd / arg, arg, side, seen)
     root = git.repo_root(cwd)
     rev = arg or "HEAD"
     if root is None:
@@ -116,8 +133,9 @@ def diff(
     from envlock.diff import diff_locks  # noqa: PLC0415 - see the module note
 
     here = cwd or Path.cwd()
-    before = read_side(old, side="old", lock_path=lock_path, cwd=here)
-    after = read_side(new, side="new", lock_path=lock_path, cwd=here)
+    seen: PackageTables = {}  # the sides share most package tables: each read once
+    before = read_side(old, side="old", lock_path=lock_path, cwd=here, seen=seen)
+    after = read_side(new, side="new", lock_path=lock_path, cwd=here, seen=seen)
     if before.lock is None and after.lock is None:
         raise UsageError(
             f"no lock at {before.label} nor at {after.label}",

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from packaging.pylock import Pylock
 
+from envlock.api.project import GATE_OFF as GATE_OFF  # noqa: PLC0414 - its old home
+from envlock.api.project import gate_disabled as gate_disabled  # noqa: PLC0414
 from envlock.errors import EnvlockError
 from envlock.gate import (
     DEFAULT_COOLDOWN,
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 # diff: everything but advisories (audit's); audit: what can change after a lock is made.
 DIFF_KINDS = frozenset(Kind) - {Kind.VULNERABLE}
 AUDIT_KINDS = frozenset({Kind.YANKED, Kind.VULNERABLE, Kind.UNCHECKED})
-GATE_OFF = "ENVLOCK_REVIEW_GATE"  # "off": diff runs without the gate (as --no-gate)
 # Indexes whose package names are public anyway: advisories are asked of PyPI only for these.
 _PUBLIC_HOSTS = ("pypi.org", "files.pythonhosted.org", "download.pytorch.org")
 
@@ -46,10 +47,6 @@ class GatePorts:
     pages: OfferReader | None = None
     wheels: WheelFilesReader | None = None
     advisories: VulnerabilitySource | None = None
-
-
-def gate_disabled(environ: Mapping[str, str]) -> bool:
-    return environ.get(GATE_OFF, "").strip().lower() in ("off", "0", "no", "false")
 
 
 def review_spec(text: str | None, label: str) -> tuple[Spec | None, str | None]:

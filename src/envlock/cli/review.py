@@ -105,8 +105,8 @@ def diff(
     """
     import os  # noqa: PLC0415
 
+    from envlock.api.project import GATE_OFF, gate_disabled  # noqa: PLC0415
     from envlock.api.review import review  # noqa: PLC0415
-    from envlock.api.review_gate import GATE_OFF, gate_disabled  # noqa: PLC0415
     from envlock.diff import diff_json, render_markdown, render_text  # noqa: PLC0415
 
     before, after, result = api.diff(old, new, lock_path=_with_variant(lock_path, variant))
