@@ -118,3 +118,16 @@ def test_a_damaged_entry_is_read_again(index: _Index, tmp_path: Path) -> None:
     _read(index, cache)
     assert len(index.requests) == 2
     assert oct(entry.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_reading_is_kept_by_the_digest_of_its_bytes(tmp_path: Path) -> None:
+    cache = PageCache(tmp_path)
+    calls: list[bytes] = []
+
+    def parse(body: bytes) -> dict[str, object]:
+        calls.append(body)
+        return {"files": len(body)}
+
+    for body in (b"page one", b"page one", b"page two", b"page one"):
+        assert cache.derived("listing", "u", body, lambda b=body: parse(b)) == {"files": 8}
+    assert calls == [b"page one", b"page two"]

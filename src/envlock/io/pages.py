@@ -199,7 +199,14 @@ def fetch_listing(
             hint="Check the index URL and credentials; the previous lock was left as it was.",
         )
     try:
-        return parse_page(body, content_type, page_url)
+        if cache is None:
+            return parse_page(body, content_type, page_url)
+        return cache.derived(
+            "listing",
+            f"{page_url}\0{content_type}",
+            body,
+            lambda: parse_page(body, content_type, page_url),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise IndexUnavailableError(
             f"{shown} is not a readable project page ({type(exc).__name__})",
