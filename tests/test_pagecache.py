@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from envlock.errors import IndexUnavailableError
 from envlock.io.pagecache import PageCache
 from envlock.io.pages import PageReader
 
@@ -24,6 +25,7 @@ class _Index:
     def __init__(self) -> None:
         self.headers: dict[str, str] = {}
         self.requests: list[dict[str, str]] = []
+        self.always_304 = False  # a broken proxy: 304 to any request
         self.body = PAGE
         index = self
 
@@ -34,6 +36,11 @@ class _Index:
             def do_GET(self) -> None:
                 index.requests.append(dict(self.headers))
                 etag = index.headers.get("ETag")
+                if index.always_304 and len(index.requests) > 1:
+                    self.send_response(304)
+                    self.send_header("Cache-Control", "max-age=31536000")
+                    self.end_headers()
+                    return
                 if etag and self.headers.get("If-None-Match") == etag:
                     self.send_response(304)
                     self.send_header("ETag", etag)
@@ -131,3 +138,33 @@ def test_a_reading_is_kept_by_the_digest_of_its_bytes(tmp_path: Path) -> None:
     for body in (b"page one", b"page one", b"page two", b"page one"):
         assert cache.derived("listing", "u", body, lambda b=body: parse(b)) == {"files": 8}
     assert calls == [b"page one", b"page two"]
+
+
+def test_a_304_to_a_request_without_validators_vouches_for_nothing(
+    index: _Index, tmp_path: Path
+) -> None:
+    """A page kept for its max-age alone, gone stale, is asked for again with no validator: a
+    304 then (a broken proxy) must not bring the old page back for another year."""
+    clock = _Clock()
+    cache = PageCache(tmp_path, now=clock)
+    index.headers = {"Cache-Control": "max-age=1"}
+    _read(index, cache)
+    clock.now += 2
+    index.always_304 = True
+    with pytest.raises(IndexUnavailableError, match="HTTP 304"):
+        _read(index, cache)
+
+
+def test_a_page_held_by_a_cache_in_between_has_less_life_left(
+    index: _Index, tmp_path: Path
+) -> None:
+    clock = _Clock()
+    cache = PageCache(tmp_path, now=clock)
+    index.headers = {"Cache-Control": "max-age=600", "Age": "590"}
+    _read(index, cache)
+    clock.now += 5
+    _read(index, cache)
+    assert len(index.requests) == 1  # 5 s of its 10 s left
+    clock.now += 6
+    _read(index, cache)
+    assert len(index.requests) == 2

@@ -67,6 +67,9 @@ def test_the_fast_path_takes_only_the_plain_form() -> None:
         ["sync", "--venv", "a", "--venv", "b"],
         ["--debug", "sync", "--venv", "v"],
         ["verify", "--venv", "v"],
+        ["sync", "--venv", "v", "--lock="],  # click: "" (a directory), the full sync's error
+        ["sync", "--venv", "v", "-l=pylock.toml"],  # click: the path "=pylock.toml"
+        ["sync", "--venv="],
         [],
     ):
         assert _fast_sync_argv(argv) is None, argv

@@ -18,17 +18,21 @@ def _fast_sync_argv(argv: list[str]) -> tuple[Path, Path] | None:
     rest = argv[1:]
     while rest:
         arg = rest.pop(0)
-        name, eq, value = arg.partition("=")
-        if name not in ("--venv", "--lock", "-l") or name in options:
+        # click reads `--lock=X` as X but `-l=X` as "=X": only the long forms take an `=`
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        key = "--lock" if name == "-l" else name
+        if key not in ("--venv", "--lock") or key in options:
             return None
         if not eq:
             if not rest or rest[0].startswith("-"):
                 return None
             value = rest.pop(0)
-        options["--lock" if name == "-l" else name] = value
-    if "--venv" not in options or not options["--venv"]:
+        if not value:  # an empty path is the full sync's error to give
+            return None
+        options[key] = value
+    if "--venv" not in options:
         return None
-    return Path(options["--venv"]), Path(options.get("--lock") or "pylock.toml")
+    return Path(options["--venv"]), Path(options.get("--lock", "pylock.toml"))
 
 
 def _fast_sync(argv: list[str]) -> bool:
@@ -50,17 +54,32 @@ def _fast_sync(argv: list[str]) -> bool:
     return True
 
 
+class _Terminated(BaseException):
+    """SIGTERM while the fast path runs (it only reads: nothing to undo)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    del signum, frame
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    import signal  # noqa: PLC0415 - here: the module stays importable without side effects
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if _fast_sync(args):
             return
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated) as stop:
+        what = "terminated" if isinstance(stop, _Terminated) else "interrupted"
         sys.stderr.write(
-            "error: interrupted\nhint: nothing was changed (a sync with nothing to do only "
+            f"error: {what}\nhint: nothing was changed (a sync with nothing to do only "
             "reads). Run the command again.\n"
         )
-        sys.exit(130)
+        sys.exit(143 if isinstance(stop, _Terminated) else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     from envlock.cli import main as cli_main  # noqa: PLC0415 - the full command line
 
     cli_main(argv)

@@ -110,6 +110,7 @@ class PageCache:
             etag=etag,
             last_modified=modified,
             max_age=max_age,
+            age=headers.get("age", ""),
         )
 
     def refreshed(self, url: str, accept: str, kept: Kept, headers: Mapping[str, str]) -> None:
@@ -125,11 +126,14 @@ class PageCache:
             etag=headers.get("etag", "") or kept.etag,
             last_modified=headers.get("last-modified", "") or kept.last_modified,
             max_age=0 if "no-cache" in control else max_age,
+            age=headers.get("age", ""),
         )
 
-    def _write(self, url: str, accept: str, body: bytes, **meta: object) -> None:
+    def _write(self, url: str, accept: str, body: bytes, *, age: str = "", **meta: object) -> None:
         path = self._path(url, accept)
-        meta["stored"] = self._now()
+        # A response a cache in between already held for ``Age`` seconds has that much less
+        # of its max-age left (RFC 9111 4.2.3): it is kept as if stored that long ago.
+        meta["stored"] = self._now() - (int(age) if age.strip().isdigit() else 0)
         self._put(path, json.dumps(meta).encode() + b"\n" + body)
 
     @staticmethod

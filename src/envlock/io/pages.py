@@ -29,6 +29,9 @@ from envlock.wheels import artifact_key
 _R = TypeVar("_R")
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+# parse_page's result as the page cache keeps it (io.pagecache.derived): bump it when a change to
+# the parsing would read the same bytes differently, so no listing of the old parser is reused.
+LISTING_FORMAT = "1"
 # Algorithms envlock accepts as "the index vouched for this file" (PEP 503 allows these).
 _SECURE = ("sha256", "sha384", "sha512")
 
@@ -149,9 +152,11 @@ def _get(
     kept = cache.lookup(url, accept) if cache is not None else None
     if cache is not None and kept is not None and cache.fresh(kept):
         return 200, kept.body, kept.content_type
-    headers = {"Accept": accept, **(kept.validators() if kept is not None else {})}
-    with client.get(url, headers=headers, auth=auth) as r:
-        if r.status == 304 and cache is not None and kept is not None:
+    validators = kept.validators() if kept is not None else {}
+    with client.get(url, headers={"Accept": accept, **validators}, auth=auth) as r:
+        # A 304 answers a conditional request only (RFC 9111): to one without validators it
+        # vouches for nothing, and the kept page may be one the index has since changed.
+        if r.status == 304 and cache is not None and kept is not None and validators:
             cache.refreshed(url, accept, kept, _caching(r))
             return 200, kept.body, kept.content_type
         if not 200 <= r.status < 300:
@@ -163,7 +168,7 @@ def _get(
 
 
 def _caching(response: http.Response) -> dict[str, str]:
-    names = ("Cache-Control", "ETag", "Last-Modified", "Content-Type")
+    names = ("Cache-Control", "ETag", "Last-Modified", "Content-Type", "Age")
     return {name.lower(): response.header(name) for name in names}
 
 
@@ -203,7 +208,7 @@ def fetch_listing(
             return parse_page(body, content_type, page_url)
         return cache.derived(
             "listing",
-            f"{page_url}\0{content_type}",
+            f"{page_url}\0{content_type}\0{LISTING_FORMAT}",
             body,
             lambda: parse_page(body, content_type, page_url),
         )
