@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -287,3 +288,24 @@ def test_ambient_configuration_does_not_change_what_is_installed(
         result = cli("sync", "--venv", f".venv-{installer}", "--installer", installer)
         assert result.code == 0, result.stderr
         assert cli("verify", "--venv", f".venv-{installer}").code == 0
+
+
+def test_a_hand_edited_index_is_not_handed_to_uv(
+    locked_env: Path, cli: Cli, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The install lock's `index` is uv's cache key and goes on uv's command line: one the
+    lock's record does not name (another host, credentials, a space) stays out of both; the
+    artifact is still installed by its URL and sha256."""
+    lock = locked_env / "pylock.toml"
+    text = lock.read_text()
+    decoy = "http://user:secret@decoy.invalid/simple"
+    first = text.index('index = "', text.index("[[packages]]"))
+    end = text.index("\n", first)
+    lock.write_text(text[:first] + f'index = "{decoy}"' + text[end:])
+    with caplog.at_level(logging.DEBUG):
+        result = cli("--debug", "sync", "--venv", ".venv")
+    assert result.code == 0, result.stderr
+    ran = " ".join(r.getMessage() for r in caplog.records if r.getMessage().startswith("run:"))
+    assert "decoy" not in ran and "secret" not in ran
+    lock.write_text(text[:first] + 'index = "http://a b/simple"' + text[end:])
+    assert cli("sync", "--venv", ".venv-space").code == 0

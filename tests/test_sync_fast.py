@@ -90,9 +90,10 @@ def _site(venv: Path) -> Path:
         "foreign file at the top",
         "import check never ran",
         "no fast key (an older envlock)",
+        "state file's count is not a number",
     ],
 )
-def test_any_doubt_goes_to_the_full_sync(
+def test_any_doubt_goes_to_the_full_sync(  # noqa: PLR0912 - a branch per kind of doubt
     locked_env: Path,  # noqa: F811
     cli: Cli,
     change: str,
@@ -118,12 +119,21 @@ def test_any_doubt_goes_to_the_full_sync(
         (locked_env / "..venv.envlock-old").mkdir()  # api.sync._old_beside
     elif change == "foreign file at the top":
         (venv / "notes.txt").write_text("mine\n")
+    elif change == "state file's count is not a number":
+        marker = venv_io.read_marker(venv) or {}
+        venv_io.write_marker(venv, {**marker, "packages": "abc"})
     elif change == "no fast key (an older envlock)":
         marker = venv_io.read_marker(venv) or {}
         venv_io.write_marker(venv, {k: v for k, v in marker.items() if k != FAST_KEY})
-    assert unchanged(venv, locked_env / LOCK) is None
+    if change != "state file's count is not a number":
+        assert unchanged(venv, locked_env / LOCK) is None
     if change == "foreign file at the top":
         assert cli("sync", "--venv", ".venv").code != 0  # the full sync refuses, with reasons
+        return
+    if change == "state file's count is not a number":  # the count is not read from it
+        assert unchanged(venv, locked_env / LOCK) == 11
+        again = cli("sync", "--venv", ".venv")  # was: internal error, ValueError
+        assert again.code == 0 and "already matches" in again.stderr, again.stderr
         return
     again = cli("sync", "--venv", ".venv")
     assert again.code == 0, again.stderr

@@ -53,3 +53,23 @@ def test_an_unreadable_requirement_is_a_problem_not_a_crash() -> None:
     assert unmet(installed, LINUX) == (
         "odd 1 declares an unreadable requirement 'not a requirement ((('",
     )
+
+
+def test_a_project_installed_twice_is_a_problem() -> None:
+    """Which of the two imports is the file system's order (a wheel shipping another
+    project's .dist-info): uv pip check reports it, and so does this."""
+    installed = [
+        Installed(name="six", version="1.16.0", requires=[], directory="six-1.16.0.dist-info"),
+        Installed(name="six", version="1.17.0", requires=[], directory="six-1.17.0.dist-info"),
+    ]
+    assert unmet(installed, LINUX) == (
+        "six is installed more than once (six-1.16.0.dist-info, six-1.17.0.dist-info)",
+    )
+
+
+def test_a_requirement_without_bounds_takes_any_version() -> None:
+    installed = [
+        Installed(name="a", version="1", requires=["snap"]),
+        Installed(name="snap", version="1.0-SNAPSHOT", requires=[]),
+    ]
+    assert unmet(installed, LINUX) == ()

@@ -31,6 +31,7 @@ from envlock.api.sync import (
     _install_locked,
     _new_workdir,
     _old_beside,
+    _recorded_indexes,
     _recorded_wanted,
     _refuse_builds,
     _sync_key,
@@ -38,6 +39,7 @@ from envlock.api.sync import (
     sync_target,
 )
 from envlock.errors import MaterialiseError
+from envlock.io.sync_noop import recorded_site
 from envlock.materialise.installed import Drift, DriftKind
 
 if TYPE_CHECKING:
@@ -124,7 +126,7 @@ def _sync_conda(
         drift = prefix_drift(prefix, marker)
         key = _sync_key(lock_text, system, str(marker.get("python", "")))
         if not drift and marker.get("key") == key and host is None:
-            count = int(str(marker.get("packages", "0")))
+            count = len(_recorded_wanted(marker))
             linked = conda.recorded_packages(marker) or {}
             return SyncResult(
                 venv=prefix,
@@ -184,7 +186,7 @@ def _sync_conda(
         solution=solution,
         cache=cache,
         requirements=render_requirements(chosen, header=f"envlock sync from {lock_path.name}"),
-        install_lock=render_install_lock(chosen),
+        install_lock=render_install_lock(chosen, indexes=_recorded_indexes(meta)),
         marker=marker,
         channels=channels,
         specs=specs,
@@ -357,7 +359,7 @@ def prefix_drift(
     from envlock.materialise.installed import Recorded, compare  # noqa: PLC0415
 
     recorded = Recorded.from_marker(marker)
-    state = installed.scan(prefix, prefix / str(marker.get("purelib", "-")))
+    state = installed.scan(prefix, recorded_site(prefix, marker))
     drift = list(compare(state, _recorded_wanted(marker), recorded))
     return (*drift, *conda_drift(prefix, marker, deep=deep))
 

@@ -18,7 +18,7 @@ from envlock.api.imports import _check_imports
 from envlock.api.imports import _recorded_wanted as _recorded_wanted  # noqa: PLC0414 - api.conda imports it from here
 from envlock.api.project import Reporter, _digest, _quiet, _read_envlock_lock, read_lock
 from envlock.errors import MaterialiseError
-from envlock.io.sync_noop import FAST_KEY, fast_key
+from envlock.io.sync_noop import FAST_KEY, fast_key, recorded_site
 
 if TYPE_CHECKING:
     from packaging.pylock import Pylock
@@ -157,11 +157,11 @@ def _sync(
     # Nothing to do? The state file records what the last sync installed from which lock bytes,
     # for which host and Python; the venv is scanned (no subprocess) and must equal it exactly.
     if marker is not None and recorded is not None and not reinstall:
-        state = installed.scan(venv_path, venv_path / str(marker.get("purelib", "-")))
+        state = installed.scan(venv_path, recorded_site(venv_path, marker))
         drift = compare(state, _recorded_wanted(marker), recorded)
         key = _sync_key(lock_text, system, str(marker.get("python", "")))
         if not drift and marker.get("key") == key and host is None:
-            count = int(str(marker.get("packages", "0")))
+            count = len(_recorded_wanted(marker))
             fast = fast_key(lock_text, str(marker.get("python", "")))
             if not meta.derived and marker.get(FAST_KEY) != fast:  # a venv an older envlock made
                 venv.write_marker(venv_path, {**marker, FAST_KEY: fast})
@@ -207,7 +207,7 @@ def _sync(
         exists=exists,
         interpreter=interpreter,
         requirements=requirements,
-        install_lock=render_install_lock(chosen),
+        install_lock=render_install_lock(chosen, indexes=_recorded_indexes(meta)),
         marker={
             "key": _sync_key(lock_text, system, interpreter.version),
             # the no-op fast path's own key (io.sync_noop); never for a lock another tool wrote
@@ -522,6 +522,11 @@ def _sync_target_exists(venv_path: Path) -> bool:
             f"a dedicated path (e.g. --venv {venv_path / '.venv'}), or move the files out.",
         )
     return True
+
+
+def _recorded_indexes(meta: LockMeta) -> frozenset[str]:
+    """The indexes the lock's record names (its PyPI and its PyTorch variant index)."""
+    return frozenset(i for i in (meta.pypi_index, meta.variant_index) if i)
 
 
 def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:

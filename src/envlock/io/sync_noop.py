@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from envlock.io import files, installed, venv
@@ -73,13 +74,21 @@ def unchanged(venv_path: Path, lock_path: Path) -> int | None:
         recorded = Recorded.from_marker(marker)
         if recorded is None:
             return None
-        state = installed.scan(venv_path, venv_path / str(marker.get("purelib", "-")))
-        if compare(state, recorded_wanted(marker), recorded):
+        state = installed.scan(venv_path, recorded_site(venv_path, marker))
+        if compare(state, wanted := recorded_wanted(marker), recorded):
             return None
-        try:
-            return int(str(marker.get("packages", "")))
-        except ValueError:
-            return None
+        return len(wanted)
+
+
+def recorded_site(root: Path, marker: Mapping[str, object]) -> Path:
+    """The site-packages the state file names, inside ``root`` (a venv or a conda prefix); a
+    state file naming one elsewhere (absolute, or with ``..``: forged to point the no-op at an
+    empty folder) gets a path that does not exist, so its packages are all missing."""
+    relative = str(marker.get("purelib", ""))
+    parts = Path(relative).parts
+    if not relative or Path(relative).is_absolute() or ".." in parts:
+        return root / ".envlock-no-site-packages"
+    return root / relative
 
 
 def _leftovers(venv_path: Path) -> bool:

@@ -21,6 +21,7 @@ class Installed:
     name: str  # as its metadata spells it
     version: str
     requires: Sequence[str]  # its Requires-Dist values
+    directory: str = ""  # its .dist-info, to name a project installed twice
 
 
 def unmet(installed: Sequence[Installed], environment: Mapping[str, str]) -> tuple[str, ...]:
@@ -28,6 +29,12 @@ def unmet(installed: Sequence[Installed], environment: Mapping[str, str]) -> tup
     environment does not satisfy (missing, or installed at a version outside it), sorted."""
     versions = {canonicalize_name(d.name): d.version for d in installed}
     problems: set[str] = set()
+    seen: dict[str, list[str]] = {}
+    for dist in installed:
+        seen.setdefault(canonicalize_name(dist.name), []).append(dist.directory or dist.version)
+    for name, where in seen.items():
+        if len(where) > 1:  # which one imports is the file system's order: as uv pip check
+            problems.add(f"{name} is installed more than once ({', '.join(sorted(where))})")
     for dist in installed:
         for text in dist.requires:
             try:
@@ -55,6 +62,8 @@ def unmet(installed: Sequence[Installed], environment: Mapping[str, str]) -> tup
 
 
 def _admits(requirement: Requirement, version: str) -> bool:
+    if not requirement.specifier:
+        return True  # any version, PEP 440 or not
     try:
         return requirement.specifier.contains(Version(version), prereleases=True)
     except InvalidVersion:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -124,10 +124,14 @@ def render_requirements(selected: Sequence[Selected], *, header: str = "") -> st
     return "\n".join(lines) + "\n"
 
 
-def render_install_lock(selected: Sequence[Selected]) -> str:
+def render_install_lock(selected: Sequence[Selected], *, indexes: Collection[str] = ()) -> str:
     """A PEP 751 lock of exactly the selected artifacts (one per package, no markers), for
     `uv pip sync pylock.toml`: uv then takes names, versions and hashes from it and downloads
-    each artifact once (from a requirements file it also fetches each wheel for its metadata)."""
+    each artifact once (from a requirements file it also fetches each wheel for its metadata).
+
+    A package keeps its ``index`` (uv's cache key for it) only when that is one of ``indexes``,
+    the ones the lock's record names: a hand-edited ``index`` (another host, credentials,
+    whitespace) is not handed on to uv, which then fetches that artifact by its URL, pinned."""
     lines = [f"lock-version = {_toml.value('1.0')}", f"created-by = {_toml.value('envlock')}"]
     for s in selected:
         if s.url.startswith("file:"):
@@ -148,7 +152,7 @@ def render_install_lock(selected: Sequence[Selected]) -> str:
             "[[packages]]",
             f"name = {_toml.value(s.name)}",
             f"version = {_toml.value(s.version)}",
-            *([f"index = {_toml.value(s.index)}"] if s.index else []),
+            *([f"index = {_toml.value(s.index)}"] if s.index and s.index in indexes else []),
             f"wheels = {_toml.multiline_array([artifact])}"
             if s.is_wheel
             else f"sdist = {_toml.inline_table(artifact)}",
