@@ -16,6 +16,7 @@ this module only decides what to ask and what the answers mean.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ Probe = Callable[[tuple[Requirement, ...]], Pylock]
 # what an index offers for the lock's targets
 
 
+@functools.lru_cache(maxsize=4096)  # a page repeats a few strings over its ~1,000 files
 def _python_admits(requires_python: str | None, python: str) -> bool:
     if not requires_python:
         return True
