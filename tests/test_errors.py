@@ -26,6 +26,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 ALLOWED: dict[tuple[str, str], str] = {
     # SIGTERM's stand-in for KeyboardInterrupt: a BaseException so nothing swallows it.
     ("envlock.cli", "Terminated"): "turned into exit 143 by cli.main",
+    ("envlock.__main__", "Terminated"): "turned into exit 143 by the sync no-op fast path",
     # typer's own control flow for an exit status, inside the CLI boundary.
     ("envlock.cli._app", "Exit"): "typer.Exit: --version",
     ("envlock.cli.doctor", "Exit"): "typer.Exit: exit 1 when the host does not suit",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from envlock.errors import Terminated
+
 
 def _fast_sync_argv(argv: list[str]) -> tuple[Path, Path] | None:
     """(venv, lock) for exactly `sync --venv PATH [--lock/-l LOCK]`, else None."""
@@ -54,13 +56,10 @@ def _fast_sync(argv: list[str]) -> bool:
     return True
 
 
-class _Terminated(BaseException):
-    """SIGTERM while the fast path runs (it only reads: nothing to undo)."""
-
-
 def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM while the fast path runs (it only reads: nothing to undo)."""
     del signum, frame
-    raise _Terminated
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,13 +70,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if _fast_sync(args):
             return
-    except (KeyboardInterrupt, _Terminated) as stop:
-        what = "terminated" if isinstance(stop, _Terminated) else "interrupted"
+    except (KeyboardInterrupt, Terminated) as stop:
+        terminated = isinstance(stop, Terminated)
+        what = "terminated" if terminated else "interrupted"
         sys.stderr.write(
             f"error: {what}\nhint: nothing was changed (a sync with nothing to do only "
             "reads). Run the command again.\n"
         )
-        sys.exit(143 if isinstance(stop, _Terminated) else 130)
+        sys.exit(143 if terminated else 130)
     finally:
         signal.signal(signal.SIGTERM, previous)
     from envlock.cli import main as cli_main  # noqa: PLC0415 - the full command line
