@@ -116,7 +116,7 @@ def test_any_doubt_goes_to_the_full_sync(  # noqa: PLR0912 - a branch per kind o
     elif change == "package added":
         (_site(venv) / "extra-1.0.dist-info").mkdir()
     elif change == "leftover of a killed sync":
-        (locked_env / "..venv.envlock-old").mkdir()  # api.sync._old_beside
+        (locked_env / "..venv.envlock-old").mkdir()  # io.venv.old_beside
     elif change == "foreign file at the top":
         (venv / "notes.txt").write_text("mine\n")
     elif change == "state file's count is not a number":

@@ -30,7 +30,6 @@ from envlock.api.sync import (
     _checked_host,
     _install_locked,
     _new_workdir,
-    _old_beside,
     _recorded_indexes,
     _recorded_wanted,
     _refuse_builds,
@@ -233,7 +232,7 @@ def _build_conda(
     from envlock.io import conda, venv  # noqa: PLC0415 - see the api module note
     from envlock.urls import redact_text  # noqa: PLC0415
 
-    old = _old_beside(prefix)
+    old = venv.old_beside(prefix)
     # The new prefix appears at PATH already marked (a rename), so whatever a kill leaves at
     # PATH is the old prefix, or a build the next sync knows to remove.
     fresh = _new_workdir(prefix)

@@ -348,7 +348,7 @@ def _build(
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
     workdir = _new_workdir(venv_path)
-    old = _old_beside(venv_path)
+    old = venv.old_beside(venv_path)
     verb = "Rebuilding" if exists else "Creating"
     report(f"{verb} {venv_path} with Python {interpreter.version}")
     try:
@@ -451,14 +451,9 @@ def _new_workdir(venv_path: Path) -> Path:
     from envlock.io import venv  # noqa: PLC0415
 
     venv_path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{venv_path.name}.envlock-new-", dir=venv_path.parent))
+    workdir = Path(tempfile.mkdtemp(prefix=venv.new_prefix(venv_path), dir=venv_path.parent))
     venv.honour_umask(workdir, 0o777)  # mkdtemp makes it 0700; the venv is the user's
     return workdir
-
-
-def _old_beside(venv_path: Path) -> Path:
-    """Where the old venv waits during the swap (one sync per directory at a time)."""
-    return venv_path.parent / f".{venv_path.name}.envlock-old"
 
 
 def recover_interrupted_sync(venv_path: Path) -> None:
@@ -469,11 +464,11 @@ def recover_interrupted_sync(venv_path: Path) -> None:
 
     if not venv_path.is_symlink() and (venv_path / BUILDING).is_file():
         venv.remove_tree(venv_path)  # `sync --conda` builds at PATH under this mark
-    old = _old_beside(venv_path)
+    old = venv.old_beside(venv_path)
     if old.exists() and not os.path.lexists(venv_path):
         old.rename(venv_path)
     venv.remove_tree(old)
-    for workdir in venv_path.parent.glob(f".{glob.escape(venv_path.name)}.envlock-new-*"):
+    for workdir in venv_path.parent.glob(f"{glob.escape(venv.new_prefix(venv_path))}*"):
         venv.remove_tree(workdir)
 
 

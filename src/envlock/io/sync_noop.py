@@ -93,11 +93,10 @@ def recorded_site(root: Path, marker: Mapping[str, object]) -> Path:
 
 def _leftovers(venv_path: Path) -> bool:
     """What an interrupted sync left beside PATH (api.sync.recover_interrupted_sync's work)."""
-    parent, name = venv_path.parent, venv_path.name
-    if os.path.lexists(parent / f".{name}.envlock-old"):
+    if os.path.lexists(venv.old_beside(venv_path)):
         return True
-    prefix = f".{name}.envlock-new-"
-    return any(entry.name.startswith(prefix) for entry in parent.iterdir())
+    prefix = venv.new_prefix(venv_path)
+    return any(entry.name.startswith(prefix) for entry in venv_path.parent.iterdir())
 
 
 def _only_a_venv(venv_path: Path) -> bool:

@@ -198,6 +198,17 @@ def write_marker(venv: Path, data: Mapping[str, object]) -> None:
     (venv / MARKER_FILE).write_text(json.dumps(dict(data), sort_keys=True) + "\n", encoding="utf-8")
 
 
+def old_beside(path: Path) -> Path:
+    """Where the old environment waits while a sync swaps the new one in (one sync per
+    directory at a time)."""
+    return path.parent / f".{path.name}.envlock-old"
+
+
+def new_prefix(path: Path) -> str:
+    """How the name of each build directory of a sync of PATH (beside it) begins."""
+    return f".{path.name}.envlock-new-"
+
+
 def remove_tree(path: Path) -> None:
     import shutil  # noqa: PLC0415 - only on the failure path
 
