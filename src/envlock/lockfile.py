@@ -65,6 +65,11 @@ class LockMeta:
     derived: tuple[str, ...] = ()
 
     @property
+    def indexes(self) -> frozenset[str]:
+        """The indexes the record names: its PyPI and its PyTorch variant index."""
+        return frozenset(i for i in (self.pypi_index, self.variant_index) if i)
+
+    @property
     def foreign(self) -> bool:
         """Derived from a lock without [tool.envlock] rather than read from that table."""
         return bool(self.derived)

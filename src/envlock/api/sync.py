@@ -158,10 +158,10 @@ def _sync(
     # for which host and Python; the venv is scanned (no subprocess) and must equal it exactly.
     if marker is not None and recorded is not None and not reinstall:
         state = installed.scan(venv_path, recorded_site(venv_path, marker))
-        drift = compare(state, _recorded_wanted(marker), recorded)
+        drift = compare(state, wanted := _recorded_wanted(marker), recorded)
         key = _sync_key(lock_text, system, str(marker.get("python", "")))
         if not drift and marker.get("key") == key and host is None:
-            count = len(_recorded_wanted(marker))
+            count = len(wanted)
             fast = fast_key(lock_text, str(marker.get("python", "")))
             if not meta.derived and marker.get(FAST_KEY) != fast:  # a venv an older envlock made
                 venv.write_marker(venv_path, {**marker, FAST_KEY: fast})
@@ -207,7 +207,7 @@ def _sync(
         exists=exists,
         interpreter=interpreter,
         requirements=requirements,
-        install_lock=render_install_lock(chosen, indexes=_recorded_indexes(meta)),
+        install_lock=render_install_lock(chosen, indexes=meta.indexes),
         marker={
             "key": _sync_key(lock_text, system, interpreter.version),
             # the no-op fast path's own key (io.sync_noop); never for a lock another tool wrote
@@ -517,11 +517,6 @@ def _sync_target_exists(venv_path: Path) -> bool:
             f"a dedicated path (e.g. --venv {venv_path / '.venv'}), or move the files out.",
         )
     return True
-
-
-def _recorded_indexes(meta: LockMeta) -> frozenset[str]:
-    """The indexes the lock's record names (its PyPI and its PyTorch variant index)."""
-    return frozenset(i for i in (meta.pypi_index, meta.variant_index) if i)
 
 
 def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:
