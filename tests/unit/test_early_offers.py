@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from envlock.heldback import Offers
-from envlock.io.pages import EarlyOffers
+from envlock.io.early_offers import EarlyOffers
 from envlock.io.ports import AuthFor
 
 PYPI = "https://pypi.org/simple"
@@ -39,7 +39,7 @@ def test_pypi_pages_are_read_early_once_and_the_rest_when_asked() -> None:
     reader = EarlyOffers(
         [(PYPI, "datasets"), (MIRROR, "private"), ("http://pypi.org/simple", "plain")],
         _no_auth,
-        reader=inner,
+        reader=lambda: inner,
     )
     assert reader.early == ((PYPI, "datasets"),)  # a mirror, or plain HTTP, is read after uv
     got = reader.offers([(PYPI, "datasets"), (MIRROR, "private")], _no_auth)
@@ -50,13 +50,13 @@ def test_pypi_pages_are_read_early_once_and_the_rest_when_asked() -> None:
 
 def test_a_failed_early_read_is_read_again_when_asked() -> None:
     inner = _Reader(fail=True)
-    reader = EarlyOffers([(PYPI, "datasets")], _no_auth, reader=inner)
+    reader = EarlyOffers([(PYPI, "datasets")], _no_auth, reader=lambda: inner)
     assert reader.offers([(PYPI, "datasets")], _no_auth) == {(PYPI, "datasets"): ()}
     assert inner.asked == [((PYPI, "datasets"),), ((PYPI, "datasets"),)]
 
 
-def test_nothing_early_starts_no_thread() -> None:
+def test_nothing_early_reads_nothing() -> None:
     inner = _Reader()
-    reader = EarlyOffers([(MIRROR, "private")], _no_auth, reader=inner)
+    reader = EarlyOffers([(MIRROR, "private")], _no_auth, reader=lambda: inner)
     assert reader.offers([], _no_auth) == {}
     assert inner.asked == []

@@ -5,7 +5,7 @@ back raised (heldback.py), the index-hash check (lock_hashes) and the base image
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
     from envlock.channels import Selection
-    from envlock.heldback import OfferReader, Offers, Probe, Settled
+    from envlock.heldback import OfferReader, Probe, Settled
     from envlock.io.ports import IndexReader
     from envlock.resolve import UvProject
 
@@ -306,45 +306,15 @@ def _early_offers(
     env: Mapping[str, str],
 ) -> OfferReader | None:
     """The reader of the named packages' pages: ``given`` (a test's), else, when the lock will
-    settle them, one that reads their PyPI pages while uv resolves (io.pages.EarlyOffers says
-    which indexes allow that), so the held-back check after it waits for no network."""
+    settle them, one that reads their PyPI pages while uv resolves (io.early_offers.EarlyOffers
+    says which indexes allow that), so the held-back check after it waits for no network."""
     if given is not None or not settling:
         return given
+    from envlock.io.early_offers import EarlyOffers  # noqa: PLC0415 - see the module note
+
     named = (canonicalize_name(r.name) for r in spec.packages)
     wanted = [(project.wire_url(pypi), n) for n in named if n not in project.routed]
-    return _InBackground(wanted, project.auth_for, env)
-
-
-class _InBackground:
-    """io.pages.EarlyOffers, made in a thread: importing the page reader and its HTTP client
-    (~45 ms) then overlaps uv's resolve too, instead of delaying uv's start."""
-
-    def __init__(
-        self,
-        wanted: Sequence[tuple[str, str]],
-        auth: Callable[[str], tuple[str, str] | None],
-        env: Mapping[str, str],
-    ) -> None:
-        import threading  # noqa: PLC0415 - only here
-
-        self._reader: OfferReader | None = None
-        self._env = env
-        self._thread = threading.Thread(target=self._make, args=(wanted, auth), daemon=True)
-        self._thread.start()
-
-    def _make(
-        self, wanted: Sequence[tuple[str, str]], auth: Callable[[str], tuple[str, str] | None]
-    ) -> None:
-        from envlock.io import pages  # noqa: PLC0415 - see the class note
-
-        self._reader = pages.EarlyOffers(wanted, auth, reader=_page_reader(self._env))
-
-    def offers(
-        self, wanted: Sequence[tuple[str, str]], auth: Callable[[str], tuple[str, str] | None]
-    ) -> Mapping[tuple[str, str], Offers]:
-        self._thread.join()
-        reader = self._reader if self._reader is not None else _page_reader(self._env)
-        return reader.offers(wanted, auth)
+    return EarlyOffers(wanted, project.auth_for, reader=lambda: _page_reader(env))
 
 
 def _page_reader(env: Mapping[str, str]) -> OfferReader:

@@ -97,8 +97,7 @@ class PageCache:
     def store(self, url: str, accept: str, body: bytes, headers: Mapping[str, str]) -> None:
         """Keep the page if its headers allow reuse or revalidation; never fails a lock."""
         control = headers.get("cache-control", "").lower()
-        found = _MAX_AGE.search(control)
-        max_age = 0 if "no-cache" in control or found is None else int(found.group(1))
+        max_age = _max_age(control, default=0)
         etag, modified = headers.get("etag", ""), headers.get("last-modified", "")
         if "no-store" in control or not (max_age or etag or modified):
             return
@@ -115,9 +114,6 @@ class PageCache:
 
     def refreshed(self, url: str, accept: str, kept: Kept, headers: Mapping[str, str]) -> None:
         """A 304: the kept page is current again, for as long as the new headers say."""
-        control = headers.get("cache-control", "").lower()
-        found = _MAX_AGE.search(control)
-        max_age = kept.max_age if found is None else int(found.group(1))
         self._write(
             url,
             accept,
@@ -125,7 +121,7 @@ class PageCache:
             content_type=kept.content_type,
             etag=headers.get("etag", "") or kept.etag,
             last_modified=headers.get("last-modified", "") or kept.last_modified,
-            max_age=0 if "no-cache" in control else max_age,
+            max_age=_max_age(headers.get("cache-control", "").lower(), default=kept.max_age),
             age=headers.get("age", ""),
         )
 
@@ -146,6 +142,15 @@ class PageCache:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             temporary.replace(path)
+
+
+def _max_age(control: str, *, default: int) -> int:
+    """Seconds a Cache-Control value (lower case) lets a page be reused without asking:
+    0 with no-cache, ``default`` when it names no max-age."""
+    if "no-cache" in control:
+        return 0
+    found = _MAX_AGE.search(control)
+    return default if found is None else int(found.group(1))
 
 
 _FIELDS = ("content_type", "etag", "last_modified", "stored", "max_age")

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from envlock import urls
 from envlock.errors import IndexUnavailableError
-from envlock.heldback import Offer, OfferReader, Offers
+from envlock.heldback import Offer, Offers
 from envlock.io import http
 from envlock.io.pagecache import PageCache
 from envlock.io.ports import AuthFor, Listing
@@ -261,59 +261,3 @@ class PageReader:
                 for key in wanted
             }
             return {key: future.result() for key, future in futures.items()}
-
-
-# Indexes whose pages are static files behind a CDN: read while uv resolves, they cannot serve
-# uv anything else. A mirror is another matter (a cold devpi mirror answered a concurrent first
-# request with an empty project, and uv then saw none), so every other index is read after uv.
-_STATIC_INDEX_HOSTS = frozenset({"pypi.org"})
-
-
-class EarlyOffers:
-    """An OfferReader that starts reading the pages a lock will ask for before it asks (while
-    uv resolves), and answers from them: the held-back check then costs no network time.
-
-    Only pages of static public indexes (_STATIC_INDEX_HOSTS, over HTTPS) are read early; a
-    page asked for that was not read early, or whose early read failed, is read when asked."""
-
-    def __init__(
-        self,
-        early: Sequence[tuple[str, str]],
-        auth: AuthFor,
-        reader: OfferReader | None = None,
-    ) -> None:
-        import threading  # noqa: PLC0415 - only here
-
-        self._reader = reader if reader is not None else PageReader()
-        self._early = [
-            pair
-            for pair in early
-            if urlsplit(pair[0]).scheme == "https"
-            and urlsplit(pair[0]).hostname in _STATIC_INDEX_HOSTS
-        ]
-        self._read: Mapping[tuple[str, str], Offers] = {}
-        # A daemon: a lock that fails in uv does not wait for pages it no longer needs.
-        self._thread = threading.Thread(target=self._read_early, args=(auth,), daemon=True)
-        if self._early:
-            self._thread.start()
-
-    def _read_early(self, auth: AuthFor) -> None:
-        try:
-            self._read = self._reader.offers(self._early, auth)
-        except Exception:  # read again when asked, where its error is reported
-            self._read = {}
-
-    @property
-    def early(self) -> tuple[tuple[str, str], ...]:
-        """The pages read early (the static indexes' of those named)."""
-        return tuple(self._early)
-
-    def offers(
-        self, wanted: Sequence[tuple[str, str]], auth: AuthFor
-    ) -> dict[tuple[str, str], Offers]:
-        if self._early:
-            self._thread.join()
-        # A page whose early read failed is read again now, like one never read early.
-        done = {k: v for k, v in self._read.items() if k in wanted and not isinstance(v, str)}
-        rest = [key for key in wanted if key not in done]
-        return {**done, **(self._reader.offers(rest, auth) if rest else {})}
