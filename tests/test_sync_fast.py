@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from envlock.__main__ import _fast_sync_argv
+from envlock.io import installed, sync_noop
 from envlock.io import venv as venv_io
 from envlock.io.sync_noop import FAST_KEY, unchanged
+from envlock.spec_model import SPEC_FILENAME
 from tests.conftest import Cli
 from tests.test_sync import locked_env  # noqa: F401 - the fixture
 
@@ -141,3 +144,11 @@ def test_any_doubt_goes_to_the_full_sync(  # noqa: PLR0912 - a branch per kind o
         assert "already matches" not in again.stderr  # rebuilt
     # whatever the full sync did, it left a venv the fast path can vouch for
     assert unchanged(venv, locked_env / LOCK) == 11
+
+
+def test_the_fast_paths_copies_stay_what_they_copy() -> None:
+    """Written out to keep packaging and the spec parser out of the fast path: each must stay
+    equal to what it copies."""
+    assert sync_noop._SPEC_FILENAME == SPEC_FILENAME
+    for name in ("Typing_Extensions", "nvidia.cublas__cu12", "zope-interface", "A", "a-_.b"):
+        assert installed._canonical(name) == canonicalize_name(name)
