@@ -86,6 +86,10 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.indexes import byte_range  # noqa: E402 - the fixture server's Range reading
+
 RELEASES = ROOT / "channels" / "releases.toml"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
@@ -1048,7 +1052,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and etag and etag in self.headers.get("If-None-Match", ""):
             status, body = 304, b""
         elif status == 200 and "Accept-Ranges" in headers and self.headers.get("Range"):
-            wanted = _byte_range(self.headers["Range"], len(body))
+            wanted = byte_range(self.headers["Range"].strip(), len(body))
             if wanted is not None:
                 start, end = wanted
                 headers["Content-Range"] = f"bytes {start}-{end}/{len(body)}"
@@ -1076,18 +1080,6 @@ class _Handler(BaseHTTPRequestHandler):
             if due > 0:
                 time.sleep(due)
             self.wfile.write(piece)
-
-
-def _byte_range(header: str, size: int) -> tuple[int, int] | None:
-    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
-    if match is None or match.groups() == ("", "") or size == 0:
-        return None
-    first, last = match.groups()
-    if not first:
-        start, end = max(0, size - int(last)), size - 1
-    else:
-        start, end = int(first), min(size - 1, int(last)) if last else size - 1
-    return (start, end) if start <= end else None
 
 
 class _Server(ThreadingHTTPServer):

@@ -252,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = target.read_bytes()
             if target.name in tampered:
                 data = _tampered(data, resized=tampered[target.name])
-            wanted = _byte_range(self.headers.get("Range"), len(data))
+            wanted = byte_range(self.headers.get("Range"), len(data))
             with self.server.state.lock:
                 ranges = self.server.state.ranges
             if wanted is not None and ranges and not head:
@@ -269,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(missing, b"not found", "text/plain", head)
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """One `bytes=a-b`, `bytes=a-` or `bytes=-n` range, clamped; None for none or others."""
     match = re.fullmatch(r"bytes=(\d*)-(\d*)", header or "")
     if match is None or match.groups() == ("", "") or size == 0:
