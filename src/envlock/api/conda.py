@@ -24,19 +24,17 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from envlock.api.project import Reporter, _quiet, _read_envlock_lock
 from envlock.api.sync import (
-    BUILDING,
     LinkMode,
     SyncResult,
     _checked_host,
     _install_locked,
-    _new_workdir,
     _recorded_wanted,
     _refuse_builds,
     _sync_key,
-    recover_interrupted_sync,
     sync_target,
 )
 from envlock.errors import MaterialiseError
+from envlock.io.swap import BUILDING, new_workdir, recover_interrupted_sync
 from envlock.io.sync_noop import recorded_site
 from envlock.materialise.installed import Drift, DriftKind
 
@@ -234,7 +232,7 @@ def _build_conda(
     old = venv.old_beside(prefix)
     # The new prefix appears at PATH already marked (a rename), so whatever a kill leaves at
     # PATH is the old prefix, or a build the next sync knows to remove.
-    fresh = _new_workdir(prefix)
+    fresh = new_workdir(prefix)
     moved = False
     try:
         (fresh / BUILDING).write_text(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +17,8 @@ from envlock.api.imports import _check_imports
 from envlock.api.imports import _recorded_wanted as _recorded_wanted  # noqa: PLC0414 - api.conda imports it from here
 from envlock.api.project import Reporter, _digest, _quiet, _read_envlock_lock, read_lock
 from envlock.errors import MaterialiseError
+from envlock.io import swap
+from envlock.io.swap import recover_interrupted_sync as recover_interrupted_sync  # noqa: PLC0414 - the api's
 from envlock.io.sync_noop import FAST_KEY, fast_key, recorded_site
 
 if TYPE_CHECKING:
@@ -43,10 +44,6 @@ class SyncResult:
     reasons: tuple[str, ...] = ()  # why an existing venv was rebuilt
     conda: tuple[str, ...] = ()  # a conda prefix's conda part: "python 3.11.7", …
     imports: ImportReport | None = None  # the import check, when it ran
-
-
-# At the top of a conda prefix `sync --conda` is building at its final path (envlock.api.conda).
-BUILDING = ".envlock-building"
 
 
 class LinkMode(StrEnum):
@@ -150,7 +147,7 @@ def _sync(
         report(f"{lock_path.name} has no [tool.envlock]; derived {note}")
     host_probe = host_probe if host_probe is not None else probe.LocalHost()
     system = host_probe.system()
-    exists = _sync_target_exists(venv_path)
+    exists = swap.replaceable(venv_path)
     marker = venv.read_marker(venv_path) if exists else None
     recorded = Recorded.from_marker(marker) if marker is not None else None
     reasons: tuple[str, ...] = ()
@@ -347,7 +344,7 @@ def _build(
     SIGKILL) leaves either the old venv or the new one at PATH, never a half-synced one."""
     from envlock.io import venv  # noqa: PLC0415 - see the module note
 
-    workdir = _new_workdir(venv_path)
+    workdir = swap.new_workdir(venv_path)
     old = venv.old_beside(venv_path)
     verb = "Rebuilding" if exists else "Creating"
     report(f"{verb} {venv_path} with Python {interpreter.version}")
@@ -444,79 +441,11 @@ def _install_locked(
     marker.update(record_of(installed.scan(root, site)))
 
 
-def _new_workdir(venv_path: Path) -> Path:
-    """A build directory of this sync's own beside PATH (the rename must not cross devices)."""
-    import tempfile  # noqa: PLC0415 - only here
-
-    from envlock.io import venv  # noqa: PLC0415
-
-    venv_path.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=venv.new_prefix(venv_path), dir=venv_path.parent))
-    venv.honour_umask(workdir, 0o777)  # mkdtemp makes it 0700; the venv is the user's
-    return workdir
-
-
-def recover_interrupted_sync(venv_path: Path) -> None:
-    """Finish or undo a swap a killed sync left behind: the old venv (or conda prefix) comes
-    back if PATH is missing or is a conda prefix marked as still being built (envlock's own,
-    removed); leftovers are removed. Runs under the directory's sync lock."""
-    from envlock.io import venv  # noqa: PLC0415 - see the module note
-
-    if not venv_path.is_symlink() and (venv_path / BUILDING).is_file():
-        venv.remove_tree(venv_path)  # `sync --conda` builds at PATH under this mark
-    old = venv.old_beside(venv_path)
-    if old.exists() and not os.path.lexists(venv_path):
-        old.rename(venv_path)
-    venv.remove_tree(old)
-    for workdir in venv_path.parent.glob(f"{glob.escape(venv.new_prefix(venv_path))}*"):
-        venv.remove_tree(workdir)
-
-
 def _progress_line(line: str, report: Reporter) -> None:
     """uv's progress lines (Prepared/Installed/+ name==version); its errors come later, once."""
     text = line.strip()
     if text and not text.startswith(("error", "cause", "Caused by", "hint", "warning")):
         report(f"  {text}")
-
-
-def _sync_target_exists(venv_path: Path) -> bool:
-    """True for a venv to replace, False for a path to create (missing or an empty directory).
-
-    sync replaces only a directory it can prove is a venv: a pyvenv.cfg and nothing at the
-    top level but a venv's own entries. A project folder that holds a venv's files too, a
-    file, a conda env or /usr is refused before anything changes: no path of the user's is
-    ever deleted."""
-    from envlock.io import venv  # noqa: PLC0415 - see the module note
-
-    if not os.path.lexists(venv_path):
-        return False
-    if not venv_path.is_dir():
-        raise MaterialiseError(
-            f"{venv_path} exists and is not a virtual environment (it is a file); refusing to "
-            "replace it",
-            hint="Pass the path of a venv, or a new path (it is created).",
-        )
-    entries = {entry.name for entry in venv_path.iterdir()}
-    if not entries:
-        return False
-    if "pyvenv.cfg" not in entries:
-        raise MaterialiseError(
-            f"{venv_path} exists and is not a virtual environment (no pyvenv.cfg); refusing to "
-            "replace it",
-            hint="Pass the path of a venv, or a new path (it is created).",
-        )
-    foreign = sorted(entries - venv.VENV_ENTRIES)
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (
-            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-        )
-        raise MaterialiseError(
-            f"{venv_path} is a virtual environment that also holds other files ({shown}); "
-            "refusing to replace it",
-            hint="sync rebuilds a venv and swaps it in, which would delete those files. Sync into "
-            f"a dedicated path (e.g. --venv {venv_path / '.venv'}), or move the files out.",
-        )
-    return True
 
 
 def _sync_key(lock_text: str, system: HostFacts, python: str) -> str:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from envlock.io import files, installed, venv
+from envlock.io import files, installed, swap, venv
 from envlock.materialise.installed import Recorded, compare, recorded_wanted
 
 # The state-file key: a digest of the lock's text and the host facts a no-op depends on.
@@ -55,7 +55,7 @@ def unchanged(venv_path: Path, lock_path: Path) -> int | None:
         return None
     venv_path = venv_path.absolute()
     with venv.exclusive_dir(venv_path.parent):
-        if _leftovers(venv_path) or not _only_a_venv(venv_path):
+        if swap.leftovers(venv_path) or not swap.only_a_venv(venv_path):
             return None
         marker = venv.read_marker(venv_path)
         if marker is None:
@@ -89,18 +89,3 @@ def recorded_site(root: Path, marker: Mapping[str, object]) -> Path:
     if not relative or Path(relative).is_absolute() or ".." in parts:
         return root / ".envlock-no-site-packages"
     return root / relative
-
-
-def _leftovers(venv_path: Path) -> bool:
-    """What an interrupted sync left beside PATH (api.sync.recover_interrupted_sync's work)."""
-    if os.path.lexists(venv.old_beside(venv_path)):
-        return True
-    prefix = venv.new_prefix(venv_path)
-    return any(entry.name.startswith(prefix) for entry in venv_path.parent.iterdir())
-
-
-def _only_a_venv(venv_path: Path) -> bool:
-    """A pyvenv.cfg and nothing at the top level but a venv's own entries (see
-    api.sync._sync_target_exists, which refuses anything else with its reasons)."""
-    entries = {entry.name for entry in venv_path.iterdir()}
-    return "pyvenv.cfg" in entries and entries <= venv.VENV_ENTRIES
