@@ -50,6 +50,11 @@ def _rows(record: bytes) -> Iterator[list[str]]:
     # One row at a time: a torch RECORD has ~23,600 rows, and a list of them all (~9 MB for
     # 20,000) was most of verify's peak memory.
     text = record.decode("utf-8", errors="replace")
+    if '"' not in text:
+        # Nothing quoted (every RECORD uv or pip writes for ordinary file names): csv's default
+        # dialect splits such a line at its commas, and so does str.split, at a fraction of the
+        # cost (~25 ms of a torch venv's no-op, ~21,700 rows).
+        return (row for row in (line.split(",") for line in text.splitlines()) if row[0])
     return (row for row in csv.reader(text.splitlines()) if row and row[0])
 
 
