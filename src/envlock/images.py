@@ -46,3 +46,20 @@ def official_tags(lock: Pylock, channels: Channels, *, variant: Variant, python:
         if image is not None:
             tags += [image.tag(flavor) for flavor in image.flavors]
     return sorted(set(tags))
+
+
+def likely_tags(
+    channels: Channels, *, series: str, variant: Variant, python: str, known: Mapping[str, str]
+) -> list[str]:
+    """The official image tags a lock of this torch series (``2.6``), build and Python is
+    likely to extend (every patch release of the series envlock knows an image of), less those
+    ``known`` already pins: what `envlock lock` asks the registry for while uv resolves."""
+    tags = {
+        image.tag(flavor)
+        for image in channels.images
+        if ".".join(str(image.torch).split(".")[:2]) == series
+        and image.cuda == variant.version_text
+        and image.python == python
+        for flavor in image.flavors
+    }
+    return sorted(tags - set(known))

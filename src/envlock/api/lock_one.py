@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from envlock.channels import Selection
     from envlock.heldback import OfferReader, Probe, Settled
     from envlock.io.ports import IndexReader
+    from envlock.io.registry import Prefetch
     from envlock.resolve import UvProject
 
 
@@ -183,7 +184,8 @@ def _lock_one(
         settling=(settling := _settling(spec, settle_named, keep)),
         env=env,
     )
-    new_lock = resolve(spec.packages)
+    # the base image digests are asked for first, in a thread, while uv resolves
+    digests, new_lock = _prefetch_digests(spec, selection, env=env), resolve(spec.packages)
     settled = None
     if settling:
         from envlock.heldback import preferred_versions  # noqa: PLC0415
@@ -211,7 +213,13 @@ def _lock_one(
         *_cooldown_notes(original, spec, new_lock, project, now=now, reader=offer_reader),
     ]
     images, image_notes = _image_pins(
-        spec, new_lock, selection, previous=previous_meta, env=env, report=report
+        spec,
+        new_lock,
+        selection,
+        previous=previous_meta,
+        env=env,
+        report=report,
+        prefetched=digests.found() if digests is not None else {},
     )
     if images:
         tool = {**(new_lock.tool or {}), TOOL_KEY: replace(meta, images=images).to_tool()}
@@ -240,10 +248,12 @@ def _image_pins(
     previous: LockMeta | None,
     env: Mapping[str, str],
     report: Reporter,
+    prefetched: Mapping[str, str | IndexUnavailableError | None],
 ) -> tuple[dict[str, str], list[str]]:
     """The digests of the official base images this lock matches: the spec's [docker] digests,
     else what the registry serves now, else what the previous lock recorded (a registry out of
-    reach never drops a digest, and never invents one). Returns them and notes to show."""
+    reach never drops a digest, and never invents one). Returns them and notes to show.
+    ``prefetched``: what the registry already said while uv resolved (see _prefetch_digests)."""
     from envlock.images import official_tags  # noqa: PLC0415
     from envlock.io.registry import image_digest, registry_url  # noqa: PLC0415
 
@@ -262,7 +272,11 @@ def _image_pins(
         if registry is not None and not unreached:  # one failure: do not wait on the others
             report(f"Reading the digest of {tag}")
             try:
-                digest = image_digest(tag, registry=registry)
+                digest = (
+                    _answer(prefetched[tag])
+                    if tag in prefetched
+                    else image_digest(tag, registry=registry)
+                )
             except IndexUnavailableError as exc:
                 unreached.append(exc.message)
             else:
@@ -288,6 +302,33 @@ def _image_pins(
             "ENVLOCK_DOCKER_REGISTRY=off to stop asking)"
         )
     return pins, notes
+
+
+def _prefetch_digests(
+    spec: Spec, selection: Selection, *, env: Mapping[str, str]
+) -> Prefetch | None:
+    """Ask the registry for the base image digests a lock of this torch series is likely to
+    pin, in a thread while uv resolves (None when it is off, or nothing is to be asked)."""
+    from envlock.images import likely_tags  # noqa: PLC0415
+    from envlock.io.registry import Prefetch, registry_url  # noqa: PLC0415
+
+    registry = registry_url(env)
+    if registry is None:
+        return None
+    tags = likely_tags(
+        load_channels(("releases.toml", "docker.toml")),
+        series=str(selection.release.series),
+        variant=selection.variant,
+        python=spec.python,
+        known=spec.image_digests,
+    )
+    return Prefetch(tags, registry=registry) if tags else None
+
+
+def _answer(found: str | IndexUnavailableError | None) -> str | None:
+    if isinstance(found, IndexUnavailableError):
+        raise found
+    return found
 
 
 def _settling(spec: Spec, settle_named: bool, keep: Mapping[str, str] | None) -> bool:

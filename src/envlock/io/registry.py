@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlencode
 
 from envlock.errors import IndexUnavailableError
@@ -169,3 +170,33 @@ def image_digest(reference: str, *, registry: str, timeout: float | None = None)
             f"digest it names ({digest[:19]}…)"
         )
     return computed
+
+
+class Prefetch:
+    """The digests of ``tags``, asked for in a thread while the caller does something else
+    (`envlock lock` starts it before uv resolves: the registry's round trips, and its timeout
+    when it is out of reach, were added to every lock). The first tag the registry cannot be
+    asked for ends it, as a lock asks no further then; a tag it did not get to is asked again
+    by the caller. Daemonic: a lock that fails does not wait for it."""
+
+    def __init__(self, tags: Sequence[str], *, registry: str) -> None:
+        self._found: dict[str, str | IndexUnavailableError | None] = {}
+        self._thread = threading.Thread(
+            target=self._run, args=(tuple(tags), registry), name="envlock-digests", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, tags: tuple[str, ...], registry: str) -> None:
+        for tag in tags:
+            try:
+                self._found[tag] = image_digest(tag, registry=registry)
+            except IndexUnavailableError as exc:
+                self._found[tag] = exc
+                return
+            except Exception:  # the caller asks again, where it is reported
+                return
+
+    def found(self) -> dict[str, str | IndexUnavailableError | None]:
+        """What the registry said for each tag it was asked for (waits for the thread)."""
+        self._thread.join()
+        return dict(self._found)
