@@ -16,6 +16,7 @@ from envlock.family import TORCH
 
 if TYPE_CHECKING:  # lockfile imports this module on `lock --check`'s fast path: stay light
     from packaging.pylock import Pylock
+    from packaging.version import Version
 
     from envlock.channels import Channels, Variant
 
@@ -37,29 +38,31 @@ def valid_pins(table: object) -> dict[str, str]:
 
 def official_tags(lock: Pylock, channels: Channels, *, variant: Variant, python: str) -> list[str]:
     """The official image tags (each flavor) a Dockerfile of this lock would extend."""
-    from envlock.materialise.exports import official_image  # noqa: PLC0415 - a sibling core module
-
-    versions = sorted({str(p.version) for p in lock.packages if p.name == TORCH and p.version})
-    tags: list[str] = []
-    for version in versions:
-        image, _ = official_image(channels, torch_version=version, variant=variant, python=python)
-        if image is not None:
-            tags += [image.tag(flavor) for flavor in image.flavors]
-    return sorted(set(tags))
+    versions = {str(p.version) for p in lock.packages if p.name == TORCH and p.version}
+    return _tags_of(versions, channels, variant=variant, python=python)
 
 
 def likely_tags(
-    channels: Channels, *, series: str, variant: Variant, python: str, known: Mapping[str, str]
+    channels: Channels, *, series: Version, variant: Variant, python: str, known: Mapping[str, str]
 ) -> list[str]:
     """The official image tags a lock of this torch series (``2.6``), build and Python is
     likely to extend (every patch release of the series envlock knows an image of), less those
     ``known`` already pins: what `envlock lock` asks the registry for while uv resolves."""
-    tags = {
-        image.tag(flavor)
+    versions = {
+        str(image.torch)
         for image in channels.images
-        if ".".join(str(image.torch).split(".")[:2]) == series
-        and image.cuda == variant.version_text
-        and image.python == python
-        for flavor in image.flavors
+        if image.torch.release[:2] == series.release[:2]
     }
-    return sorted(tags - set(known))
+    tags = _tags_of(versions, channels, variant=variant, python=python)
+    return [tag for tag in tags if tag not in known]
+
+
+def _tags_of(versions: set[str], channels: Channels, *, variant: Variant, python: str) -> list[str]:
+    from envlock.materialise.exports import official_image  # noqa: PLC0415 - a sibling core module
+
+    tags: list[str] = []
+    for version in sorted(versions):
+        image, _ = official_image(channels, torch_version=version, variant=variant, python=python)
+        if image is not None:
+            tags += [image.tag(flavor) for flavor in image.flavors]
+    return sorted(set(tags))

@@ -35,7 +35,7 @@ from envlock.urls import redact_url
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
-    from envlock.channels import Selection
+    from envlock.channels import Channels, Selection
     from envlock.heldback import OfferReader, Probe, Settled
     from envlock.io.ports import IndexReader
     from envlock.io.registry import Prefetch
@@ -105,7 +105,7 @@ def _lock_one(
         pylock_from_export,
     )
 
-    channels = load_channels(SELECTION_FILES)
+    channels = load_channels((*SELECTION_FILES, "docker.toml"))  # docker.toml: image pins
     selection = select_variant(
         spec, channels, pypi_index=indexes.pypi, pytorch_index=indexes.pytorch
     )
@@ -185,7 +185,7 @@ def _lock_one(
         env=env,
     )
     # the base image digests are asked for first, in a thread, while uv resolves
-    digests, new_lock = _prefetch_digests(spec, selection, env=env), resolve(spec.packages)
+    digests, new_lock = _prefetch_digests(spec, selection, channels, env), resolve(spec.packages)
     settled = None
     if settling:
         from envlock.heldback import preferred_versions  # noqa: PLC0415
@@ -216,6 +216,7 @@ def _lock_one(
         spec,
         new_lock,
         selection,
+        channels,
         previous=previous_meta,
         env=env,
         report=report,
@@ -244,6 +245,7 @@ def _image_pins(
     spec: Spec,
     lock: Pylock,
     selection: Selection,
+    channels: Channels,
     *,
     previous: LockMeta | None,
     env: Mapping[str, str],
@@ -257,10 +259,7 @@ def _image_pins(
     from envlock.images import official_tags  # noqa: PLC0415
     from envlock.io.registry import image_digest, registry_url  # noqa: PLC0415
 
-    tags = official_tags(
-        lock, load_channels(("releases.toml", "docker.toml")), variant=selection.variant,
-        python=spec.python,
-    )  # fmt: skip
+    tags = official_tags(lock, channels, variant=selection.variant, python=spec.python)
     registry = registry_url(env)
     pins: dict[str, str] = {}
     unreached: list[str] = []
@@ -305,7 +304,7 @@ def _image_pins(
 
 
 def _prefetch_digests(
-    spec: Spec, selection: Selection, *, env: Mapping[str, str]
+    spec: Spec, selection: Selection, channels: Channels, env: Mapping[str, str]
 ) -> Prefetch | None:
     """Ask the registry for the base image digests a lock of this torch series is likely to
     pin, in a thread while uv resolves (None when it is off, or nothing is to be asked)."""
@@ -316,8 +315,8 @@ def _prefetch_digests(
     if registry is None:
         return None
     tags = likely_tags(
-        load_channels(("releases.toml", "docker.toml")),
-        series=str(selection.release.series),
+        channels,
+        series=selection.release.series,
         variant=selection.variant,
         python=spec.python,
         known=spec.image_digests,
