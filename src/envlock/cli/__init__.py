@@ -2,39 +2,49 @@
 
 The only package that prints or exits. Data goes to stdout, messages and progress to stderr.
 Each command lives in a module of its own (a thin translation of options into one api call);
-this module registers them and is the entry point.
+this module is the entry point, and imports (so registers) only the one a run names.
 """
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
 from typer.exceptions import TyperException
 
-# Importing each command module registers its commands on `app`.
-from envlock.cli import (  # noqa: F401
-    audit,
-    bundle,
-    channels,
-    doctor,
-    export,
-    init,
-    lock,
-    review,
-    sync,
-)
-from envlock.cli._app import _State, app, err
+from envlock.cli import _app
+from envlock.cli._app import _State, err
 from envlock.errors import EnvlockError, ExitCode, Terminated, filesystem_error
 
+# Each command, by the module whose import registers it on the app. A run imports only the
+# module of the command it names (start-up is most of a short command's time: typer building
+# every command, and what every command module imports); --help, no command or a name not
+# here (a typo, for typer's error) import them all. tests/unit/test_cli_lazy.py holds this
+# table to what the modules register.
+COMMANDS = {
+    "init": "init",
+    "lock": "lock",
+    "sync": "sync",
+    "verify": "sync",
+    "bundle": "bundle",
+    "diff": "review",
+    "audit": "audit",
+    "git-setup": "review",
+    "doctor": "doctor",
+    "channels": "channels",
+    "textconv": "review",
+    "export": "export",
+}
+
 # `envlock --help` lists commands in the order of the user's loop.
-_HELP_ORDER = (
+HELP_ORDER = (
     "init",
     "lock",
     "sync",
@@ -47,9 +57,27 @@ _HELP_ORDER = (
     "channels",
     "textconv",
 )
-app.registered_commands.sort(
-    key=lambda c: _HELP_ORDER.index(c.name or (c.callback.__name__ if c.callback else ""))
-)
+
+
+def load(argv: Sequence[str] | None = None) -> typer.Typer:
+    """The app, with the command ``argv`` runs registered; every command when ``argv`` names
+    none of them (or is None). The root's options are flags, so the first word that is not an
+    option is the command."""
+    name = next((arg for arg in argv if not arg.startswith("-")), None) if argv else None
+    modules = [COMMANDS[name]] if name in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        importlib.import_module(f"envlock.cli.{module}")
+    _app.app.registered_commands.sort(
+        key=lambda c: HELP_ORDER.index(c.name or (c.callback.__name__ if c.callback else ""))
+    )
+    return _app.app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``envlock.cli.app``: the app with every command registered."""
+    if name == "app":
+        return load()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -125,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
 def _main(argv: list[str] | None) -> None:
     try:
         # Without standalone mode, click returns (not raises) the code of a typer.Exit.
-        returned = app(args=argv, standalone_mode=False)
+        args = sys.argv[1:] if argv is None else argv
+        returned = load(args)(args=args, standalone_mode=False)
         if returned == 130:  # typer turns Ctrl-C into a returned 130
             _interrupted()
         if isinstance(returned, int) and returned:
