@@ -12,9 +12,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from envlock import api
+from envlock.io import uv
 from envlock.io.ports import AuthFor
+from envlock.lockfile import render_lock
 from tests.conftest import Cli
 from tests.support.indexes import StandardIndexes
 from tests.test_lock_e2e import read_lock, versions, write_spec
@@ -139,3 +144,47 @@ def test_an_unreadable_page_skips_the_check_with_a_note_and_the_lock_is_written(
         "heldback-models",
     ]
     assert versions(read_lock(fixture_env))["heldback-data"] == "2.0"  # uv's own answer
+
+
+def test_the_re_resolves_ask_uv_s_cache_and_send_no_request_for_pages_just_read(
+    fixture_env: Path, indexes: StandardIndexes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture index sends no caching headers (like many mirrors and proxies), so uv asks
+    it again for every page on each run; a re-resolve seconds after the resolve need not."""
+    spec = write_spec(fixture_env, packages=NAMED)
+    real = uv.lock_with_uv
+    calls: list[tuple[bool, int]] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        before = len(indexes.pypi_server.requests)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            calls.append((kwargs.get("offline", False), len(indexes.pypi_server.requests) - before))
+
+    monkeypatch.setattr(uv, "lock_with_uv", counted)
+
+    run = api.lock(spec)
+
+    (one,) = run.results
+    assert one.settled is not None and one.settled.raised  # heldback-data 2.0 -> 5.0
+    (main_offline, main_requests), *re_resolves = calls
+    assert not main_offline and main_requests > 0
+    assert len(re_resolves) == one.settled.resolves >= 2
+    assert sum(sent for _, sent in re_resolves) == 0, calls
+
+
+def test_a_re_resolve_from_the_cache_gives_the_lock_the_index_gives(
+    fixture_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = write_spec(fixture_env, packages=NAMED)
+    from_cache = api.lock(spec).results[0]
+    # no page counts as fresh but the lock's own: what the lock speaks of beyond them is asked
+    monkeypatch.setattr(uv, "page_times", lambda _cache: {})
+    real = uv.lock_with_uv
+    monkeypatch.setattr(uv, "lock_with_uv", lambda *a, **k: real(*a, **{**k, "offline": False}))
+    (fixture_env / "pylock.toml").unlink()  # the same inputs again: nothing to prefer
+    from_index = api.lock(spec).results[0]
+
+    assert render_lock(from_cache.lock) == render_lock(from_index.lock)
+    assert from_cache.settled == from_index.settled

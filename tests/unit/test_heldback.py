@@ -13,19 +13,22 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from envlock.errors import ResolutionError
+from envlock.errors import IndexUnavailableError, ResolutionError
 from envlock.heldback import (
     PREVIOUS_LOCK,
     SPEC_FILE,
     Offer,
     Target,
+    cache_first,
     describe_held_back,
     explain,
+    fresh_pages,
     offered_versions,
     settle,
 )
 from envlock.io.pages import JSON_TYPE, parse_offers
 from envlock.spec import parse_spec_text
+from envlock.uv_explain import explanation_names
 from tests.unit.data import lock, package, wheel
 
 SPEC = """\
@@ -343,3 +346,145 @@ def test_a_prerelease_is_not_the_newest_unless_the_spec_asks_for_prereleases() -
         uv = FakeUv("5.0")
         held = _settle(uv, [target]).held_back
         assert [str(h.newest) for h in held] == [reported], requirement
+
+
+# ---------------------------------------------------------------------------------------
+# a re-resolve asks uv's cache first (heldback.cache_first)
+
+REAL_OFFLINE_ANSWER = """\
+Using CPython 3.11.7 interpreter at: /work/venv/bin/python
+error: No solution found when resolving dependencies for split (markers: python_full_version \
+== '3.11.*' and platform_machine == 'x86_64' and sys_platform == 'linux')
+  cause: Because only kernels<=0.17.2 is available and transformers>=5.25.0 depends on \
+kernels>=0.19.1,<0.20, we can conclude that transformers>=5.25.0 cannot be used.
+         And because your project depends on transformers>=5.25.0, we can conclude that \
+your project's requirements are unsatisfiable.
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        (REAL_OFFLINE_ANSWER.split("\n", 1)[1], {"kernels", "transformers"}),
+        (
+            MESSAGES["through-a-chain-with-markers"][1],
+            {"datasets", "pyarrow", "numpy", "transformers"},
+        ),
+        (MESSAGES["extras-kept"][1], {"datasets", "fsspec", "transformers"}),
+        ("Because there is no version of Foo_Bar==2 and you require Foo_Bar==2", {"foo-bar"}),
+        # words uv's templates lack (a yanked release's reason, a hint) count as names
+        (
+            "Because d==2.0 was yanked (reason: broken upload) and you require d==2.0",
+            {"d", "reason", "broken", "upload"},
+        ),
+    ],
+)
+def test_explanation_names_every_package_and_any_word_it_does_not_know(
+    text: str, names: set[str]
+) -> None:
+    assert explanation_names(text) == names
+
+
+class Answers:
+    """A CachedProbe: what the cache answers and what the index answers, each a lock or the
+    exception to raise; records which was asked."""
+
+    def __init__(self, cache: Pylock | Exception, index: Pylock | Exception) -> None:
+        self.answers = {True: cache, False: index}
+        self.asked: list[str] = []
+
+    def __call__(self, packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock:
+        self.asked.append("cache" if offline else "index")
+        answer = self.answers[offline]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+FIRST = lock(_pure("d", "1.0"), _pure("p", "1.0"))
+RAISED = lock(_pure("d", "2.0"), _pure("p", "1.0"))
+WITH_NEW = lock(_pure("d", "2.0"), _pure("p", "1.0"), _pure("q", "1.0"))
+CONFLICT = ResolutionError(
+    "no set",
+    detail="error: No solution found\n  cause: Because d>=2 depends on p>=2 and you require p==1.0",
+)
+NEW_CONFLICT = ResolutionError(
+    "no set",
+    detail="error: No solution found\n  cause: Because d>=2 depends on q>=2 and only q<=1 is available",
+)
+WRITTEN = {"d": 100.0, "p": 101.0, "q": 99.0}  # q's page older than the first lock's
+
+
+@pytest.mark.parametrize(
+    ("cache", "index", "written", "expected", "asked"),
+    [
+        pytest.param(RAISED, FIRST, WRITTEN, RAISED, ["cache"], id="a-lock-of-fresh-pages"),
+        pytest.param(CONFLICT, FIRST, WRITTEN, CONFLICT, ["cache"], id="a-conflict-of-fresh-pages"),
+        pytest.param(
+            WITH_NEW,
+            RAISED,
+            WRITTEN,
+            RAISED,
+            ["cache", "index"],
+            id="a-package-whose-page-is-older",
+        ),
+        pytest.param(
+            WITH_NEW,
+            RAISED,
+            {**WRITTEN, "q": 100.5},
+            WITH_NEW,
+            ["cache"],
+            id="a-package-whose-page-was-written-since",
+        ),
+        pytest.param(
+            NEW_CONFLICT,
+            RAISED,
+            WRITTEN,
+            RAISED,
+            ["cache", "index"],
+            id="a-conflict-through-an-older-page",
+        ),
+        pytest.param(NEW_CONFLICT, RAISED, {}, RAISED, ["cache", "index"], id="no-page-times"),
+        pytest.param(
+            IndexUnavailableError("uv's cache does not hold every page"),
+            RAISED,
+            WRITTEN,
+            RAISED,
+            ["cache", "index"],
+            id="not-in-the-cache",
+        ),
+    ],
+)
+def test_a_re_resolve_takes_the_cache_s_answer_only_when_it_rests_on_fresh_pages(
+    cache: Pylock | Exception,
+    index: Pylock | Exception,
+    written: dict[str, float],
+    expected: Pylock | Exception,
+    asked: list[str],
+) -> None:
+    answers = Answers(cache, index)
+    probe = cache_first(answers, FIRST, lambda: written)
+
+    if isinstance(expected, Exception):
+        with pytest.raises(ResolutionError) as raised:
+            probe(())
+        assert raised.value is expected
+    else:
+        assert probe(()) is expected
+    assert answers.asked == asked
+
+
+def test_what_the_index_answered_counts_as_fresh_afterwards() -> None:
+    answers = Answers(WITH_NEW, WITH_NEW)
+    probe = cache_first(answers, FIRST, dict)
+
+    probe(())
+    probe(())
+
+    assert answers.asked == ["cache", "index", "cache"]
+
+
+def test_fresh_pages_are_the_lock_s_own_and_those_written_since_its_oldest() -> None:
+    assert fresh_pages(FIRST, WRITTEN) == {"d", "p"}
+    assert fresh_pages(FIRST, {**WRITTEN, "q": 100.0, "r": 500.0}) == {"d", "p", "q", "r"}
+    assert fresh_pages(FIRST, {"q": 1e9}) == {"d", "p"}  # the lock's pages unknown: only them

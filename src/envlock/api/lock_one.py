@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
     from envlock.channels import Channels, Selection
-    from envlock.heldback import OfferReader, Probe, Settled
+    from envlock.heldback import CachedProbe, OfferReader, Settled
     from envlock.io.ports import IndexReader
     from envlock.io.registry import Prefetch
     from envlock.resolve import UvProject
@@ -148,9 +148,10 @@ def _lock_one(
         exclude_newer=spec.exclude_newer,
     )
 
-    def resolve(packages: tuple[Requirement, ...]) -> Pylock:
+    def resolve(packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock:
         """uv's lock of the spec with ``packages`` as its [packages] (the spec's own, or the
-        bounds of a re-resolve), filtered to the targets and checked for routing."""
+        bounds of a re-resolve), filtered to the targets and checked for routing; ``offline``
+        from uv's cache alone (heldback.cache_first)."""
         asked = spec if packages == spec.packages else replace(spec, packages=packages)
         outcome = uv.lock_with_uv(
             build_uv_project(asked, selection, indexes),
@@ -158,6 +159,7 @@ def _lock_one(
             preferences=preferences,
             upgrade=upgrade,
             upgrade_packages=[str(canonicalize_name(n)) for n in upgrade_packages],
+            offline=offline,
         )
         found = pylock_from_export(outcome.export, spec=spec, tool=meta.to_tool())
         # uv records each package's index as it was given; a query string there may be a token.
@@ -202,6 +204,7 @@ def _lock_one(
             preferred=preferred,
             reader=offer_reader,
             report=report,
+            env=env,
         )
         new_lock = settled.lock
     new_lock, hash_warnings = _check_index_hashes(
@@ -369,13 +372,15 @@ def _settle_named(
     lock: Pylock,
     project: UvProject,
     *,
-    probe: Probe,
+    probe: CachedProbe,
     preferred: Mapping[str, Version],
     reader: OfferReader | None,
     report: Reporter,
+    env: Mapping[str, str],
 ) -> Settled:
     """Read what the named packages' index pages offer, then raise and explain (heldback)."""
     from envlock import heldback  # noqa: PLC0415 - see the module note
+    from envlock.io.uv import cache_dir, page_times  # noqa: PLC0415
     from envlock.resolve import direct_requirements  # noqa: PLC0415
 
     if reader is None:
@@ -391,7 +396,9 @@ def _settle_named(
         exempt=frozenset(project.routed),
     )
     direct = heldback.names_of(direct_requirements(spec, selection))
-    settled = heldback.settle(lock, spec.packages, targets, probe, direct=direct, report=report)
+    # a re-resolve asks uv's cache first: the resolve before it just read most of its pages
+    first = heldback.cache_first(probe, lock, lambda: page_times(cache_dir(env)))
+    settled = heldback.settle(lock, spec.packages, targets, first, direct=direct, report=report)
     return replace(settled, notes=(*notes, *settled.notes))
 
 

@@ -42,10 +42,33 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "envlock" / "uv"
 
 
+def page_times(cache: Path) -> dict[str, float]:
+    """Per package, when uv's cache last wrote its index page: ``simple-v*/<index>/<name>.rkyv``
+    (uv rewrites an entry each time it fetches or revalidates the page), the oldest of its
+    indexes' entries. A layout other than uv's finds nothing, which asks the indexes again
+    (heldback.cache_first)."""
+    times: dict[str, float] = {}
+    for bucket in cache.glob("simple-v*"):
+        for entry in bucket.rglob("*.rkyv"):
+            try:
+                written = entry.stat().st_mtime
+            except OSError:
+                continue
+            times[entry.stem] = min(written, times.get(entry.stem, written))
+    return times
+
+
 def _prober(project: UvProject) -> Callable[[str], int | None]:
     from envlock.io.http import http_status  # noqa: PLC0415 - only on the error path
 
     return lambda url: http_status(url, project.auth_for(url))
+
+
+# What uv says when an --offline resolution wanted what its cache lacks: a page ("Because X was
+# not found in the cache ... hint: Packages were unavailable because the network was
+# disabled."), a wheel's metadata ("Network connectivity is disabled, but the requested data
+# wasn't found in the cache").
+_NOT_CACHED = ("network was disabled", "network connectivity is disabled", "not found in the cache")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,8 +85,12 @@ def lock_with_uv(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT_S,
+    offline: bool = False,
 ) -> UvOutcome:
-    """Write the project in a temp dir, `uv lock` it, `uv export` it as PEP 751, read both."""
+    """Write the project in a temp dir, `uv lock` it, `uv export` it as PEP 751, read both.
+
+    ``offline``: from uv's cache alone, no request sent; IndexUnavailableError when the cache
+    lacks a page the resolution needs (heldback.cache_first asks the index then)."""
     # Here, not at the top: io.venv imports this module for uv_binary, and sync's no-op fast
     # path (envlock.io.sync_noop) must not pay for the resolver's imports.
     from envlock.resolve import classify_uv_failure  # noqa: PLC0415
@@ -79,6 +106,7 @@ def lock_with_uv(
         str(cache_dir(environ)),
         "--color",
         "never",
+        *(["--offline"] if offline else []),
     ]
     timeout_error = IndexUnavailableError(
         f"locking did not finish within {int(timeout)} s",
@@ -98,7 +126,13 @@ def lock_with_uv(
             lock_args, cwd=workdir, env=env, timeout=timeout, timeout_error=timeout_error
         )
         if locked.returncode != 0:
-            raise classify_uv_failure(locked.stderr, project, _prober(project))
+            if offline and any(words in locked.stderr.lower() for words in _NOT_CACHED):
+                raise IndexUnavailableError(
+                    "uv's cache does not hold every page this resolution needs",
+                    hint="Run it with the network (without --offline).",
+                    detail=locked.stderr,
+                )
+            raise classify_uv_failure(locked.stderr, project, None if offline else _prober(project))
         exported = proc.run(
             [
                 uv_binary(),
@@ -118,6 +152,12 @@ def lock_with_uv(
             timeout_error=timeout_error,
         )
         if exported.returncode != 0:
+            if offline:  # whatever it lacked: the caller asks with the network
+                raise IndexUnavailableError(
+                    "uv could not export the lock from its cache alone",
+                    hint="Run it with the network (without --offline).",
+                    detail=exported.stderr,
+                )
             raise classify_uv_failure(exported.stderr, project)
         try:
             export = _toml.loads((workdir / "pylock.toml").read_text(encoding="utf-8"))
