@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.indexes import IndexServer, write_index
 from tests.support.wheels import Dist
 
+from _installed import as_installed
+
 TAGS = (
     "cp311-cp311-manylinux_2_17_x86_64",
     "cp311-cp311-macosx_14_0_arm64",
@@ -81,6 +83,7 @@ def _run(args: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--packages", type=int, default=300)

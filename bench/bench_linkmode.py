@@ -39,6 +39,7 @@ from pathlib import Path
 from uv import find_uv_bin
 
 from _hermetic import SPEC, hermetic
+from _installed import as_installed
 
 BULK, VERSION = "torchbulk", "1.0"
 AREAS = ("include/ATen/ops", "include/c10/util", "_inductor/codegen", "distributed", "testing")
@@ -113,6 +114,7 @@ def reflink_works(src_dir: Path, dst_dir: Path) -> bool:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=20000, help="files in torchbulk; 0: none")

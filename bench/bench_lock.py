@@ -26,6 +26,8 @@ from pathlib import Path
 
 from uv import find_uv_bin
 
+from _installed import as_installed
+
 SPEC = """\
 [env]
 python = "3.11"
@@ -98,6 +100,7 @@ def _alternate(rounds: int, runners: dict[str, Callable[[int], float]]) -> dict[
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pip-compile", action="store_true", help="also time pip-compile once")

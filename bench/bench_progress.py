@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 from _hermetic import SPEC, hermetic
+from _installed import as_installed
+
+as_installed()
 
 work = Path(tempfile.mkdtemp(prefix="envlock-bench-progress-"))
 served, env = hermetic(work)

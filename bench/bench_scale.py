@@ -46,6 +46,7 @@ from typing import Any
 
 from uv import find_uv_bin
 
+from _installed import as_installed
 from bigindex import BigIndex
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -358,6 +359,7 @@ def _report(report: dict[str, Any], plot: Path | None) -> None:
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="10,100,300,1000", help="comma-separated")
     parser.add_argument("--projects", type=int, help="synthetic projects (default: max count)")

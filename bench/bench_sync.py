@@ -27,9 +27,11 @@ from pathlib import Path
 from uv import find_uv_bin
 
 from _hermetic import ROOT, SPEC, hermetic
+from _installed import as_installed
 
 
 def main() -> None:  # noqa: PLR0912 - a script
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from _hermetic import SPEC, hermetic
+from _installed import as_installed
 
 BASE = SPEC
 VARIANTS = (
@@ -35,6 +36,7 @@ cuda = "12.6"
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()

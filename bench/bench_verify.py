@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _hermetic import SPEC, hermetic
+from _installed import as_installed
 from bench_linkmode import AREAS, BULK, VERSION, immutable_wheels
 
 _MIB = 1 << 20
@@ -232,6 +233,7 @@ def bench_size(*, files: int, big_files: int, big_mb: int, rounds: int) -> Resul
 
 
 def main() -> None:
+    as_installed()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=20000, help="small files in torchbulk")
