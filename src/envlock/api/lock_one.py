@@ -312,11 +312,7 @@ def _prefetch_digests(
     """Ask the registry for the base image digests a lock of this torch series is likely to
     pin, in a thread while uv resolves (None when it is off, or nothing is to be asked)."""
     from envlock.images import likely_tags  # noqa: PLC0415
-    from envlock.io.registry import Prefetch, registry_url  # noqa: PLC0415
 
-    registry = registry_url(env)
-    if registry is None:
-        return None
     tags = likely_tags(
         channels,
         series=selection.release.series,
@@ -324,7 +320,12 @@ def _prefetch_digests(
         python=spec.python,
         known=spec.image_digests,
     )
-    return Prefetch(tags, registry=registry) if tags else None
+    if not tags:  # no official image: the HTTP client is not even imported before uv runs
+        return None
+    from envlock.io.registry import Prefetch, registry_url  # noqa: PLC0415
+
+    registry = registry_url(env)
+    return Prefetch(tags, registry=registry) if registry is not None else None
 
 
 def _answer(found: str | IndexUnavailableError | None) -> str | None:
