@@ -9,19 +9,25 @@ heldback-models 1.0 (transformers 4.40.0) forbids.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from envlock import api
+from envlock.errors import EnvlockError
+from envlock.heldback import describe_held_back
 from envlock.io import uv
 from envlock.io.ports import AuthFor
 from envlock.lockfile import render_lock
 from tests.conftest import Cli
-from tests.support.indexes import StandardIndexes
+from tests.support import catalog
+from tests.support.indexes import IndexServer, StandardIndexes, write_index
+from tests.support.wheels import Dist
 from tests.test_lock_e2e import read_lock, versions, write_spec
 
 NAMED = 'heldback-data = "*"\nheldback-engine = "==1.0"\nheldback-models = "==1.0"'
@@ -146,45 +152,157 @@ def test_an_unreadable_page_skips_the_check_with_a_note_and_the_lock_is_written(
     assert versions(read_lock(fixture_env))["heldback-data"] == "2.0"  # uv's own answer
 
 
-def test_the_re_resolves_ask_uv_s_cache_and_send_no_request_for_pages_just_read(
-    fixture_env: Path, indexes: StandardIndexes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The fixture index sends no caching headers (like many mirrors and proxies), so uv asks
-    it again for every page on each run; a re-resolve seconds after the resolve need not."""
-    spec = write_spec(fixture_env, packages=NAMED)
+def _attempts(monkeypatch: pytest.MonkeyPatch, server: IndexServer) -> list[tuple[bool, str, int]]:
+    """(offline, what uv answered, requests the index got) for every uv lock of a run."""
     real = uv.lock_with_uv
-    calls: list[tuple[bool, int]] = []
+    calls: list[tuple[bool, str, int]] = []
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        before = len(indexes.pypi_server.requests)
+        before, answer = len(server.requests), "a lock"
         try:
             return real(*args, **kwargs)
+        except EnvlockError as exc:
+            answer = type(exc).__name__
+            raise
         finally:
-            calls.append((kwargs.get("offline", False), len(indexes.pypi_server.requests) - before))
+            sent = len(server.requests) - before
+            calls.append((kwargs.get("offline", False), answer, sent))
 
     monkeypatch.setattr(uv, "lock_with_uv", counted)
+    return calls
+
+
+def test_a_re_resolve_that_finds_no_version_is_answered_by_uv_s_cache(
+    fixture_env: Path, indexes: StandardIndexes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture index sends no caching headers (as many mirrors and proxies), so uv asks it
+    again for every page on each run; the re-resolve that explains what holds heldback-data
+    back, seconds after the resolve, reads only pages that resolve read."""
+    spec = write_spec(fixture_env, packages=NAMED)
+    calls = _attempts(monkeypatch, indexes.pypi_server)
 
     run = api.lock(spec)
 
     (one,) = run.results
-    assert one.settled is not None and one.settled.raised  # heldback-data 2.0 -> 5.0
-    (main_offline, main_requests), *re_resolves = calls
-    assert not main_offline and main_requests > 0
-    assert len(re_resolves) == one.settled.resolves >= 2
-    assert sum(sent for _, sent in re_resolves) == 0, calls
+    assert one.settled is not None and one.settled.held_back  # heldback-data 5.0 (newest 6.0)
+    (main, *re_resolves) = calls
+    assert main[0] is False and main[2] > 0
+    answered = [i for i, c in enumerate(re_resolves) if c[:2] == (True, "ResolutionError")]
+    assert answered, calls
+    assert all(sent == 0 for offline, _, sent in re_resolves if offline), calls
+    for i in answered:  # taken: the index was not asked again
+        assert i + 1 == len(re_resolves) or re_resolves[i + 1][0] is True, calls
+    # a lock from the cache alone is never taken: each is asked of the index
+    for i, (offline, answer, _) in enumerate(re_resolves):
+        if offline and answer == "a lock":
+            assert re_resolves[i + 1][0] is False, calls
 
 
-def test_a_re_resolve_from_the_cache_gives_the_lock_the_index_gives(
-    fixture_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    spec = write_spec(fixture_env, packages=NAMED)
-    from_cache = api.lock(spec).results[0]
-    # no page counts as fresh but the lock's own: what the lock speaks of beyond them is asked
-    monkeypatch.setattr(uv, "page_times", lambda _cache: {})
+def _online_only(monkeypatch: pytest.MonkeyPatch) -> None:
     real = uv.lock_with_uv
     monkeypatch.setattr(uv, "lock_with_uv", lambda *a, **k: real(*a, **{**k, "offline": False}))
-    (fixture_env / "pylock.toml").unlink()  # the same inputs again: nothing to prefer
-    from_index = api.lock(spec).results[0]
 
-    assert render_lock(from_cache.lock) == render_lock(from_index.lock)
-    assert from_cache.settled == from_index.settled
+
+def _relock(
+    work: Path,
+    fixture_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    before: Sequence[Dist],
+    after: Sequence[Dist],
+    first: dict[str, str],
+    then: dict[str, str],
+    online: bool,
+) -> tuple[str, list[str], list[str]]:
+    """Lock ``first`` against a PyPI of the catalog and ``before``, make every page in uv's
+    cache 14 days old, publish ``after``, lock ``then``: the lock's bytes, what was held back
+    and the notes. ``online``: every re-resolve asks the index (the reference answer)."""
+    root = work / ("online" if online else "cache-first")
+    monkeypatch.setenv("ENVLOCK_CACHE_DIR", str(root / "cache"))
+    replaced = {(d.name, d.version) for d in before}
+    base = [d for d in catalog.pypi() if (d.name, d.version) not in replaced]
+    write_index(root / "pypi", "/simple", [*base, *before], style="pypi")
+    server = IndexServer({"/simple": (root / "pypi", "pypi")})
+    try:
+        with monkeypatch.context() as patched:
+            patched.setenv("ENVLOCK_PYPI_INDEX_URL", f"{server.base_url}/simple")
+            (fixture_env / "pylock.toml").unlink(missing_ok=True)
+            api.lock(write_spec(fixture_env, **first))
+            old = time.time() - 14 * 86400
+            for page in (root / "cache" / "uv").glob("simple-v*/**/*.rkyv"):
+                os.utime(page, (old, old))
+            write_index(root / "pypi", "/simple", [*base, *before, *after], style="pypi")
+            if online:
+                _online_only(patched)
+            (one,) = api.lock(write_spec(fixture_env, **then)).results
+    finally:
+        server.close()
+    assert one.settled is not None
+    held = [describe_held_back(h) for h in one.settled.held_back]
+    # two servers: their URLs differ, and with them the spec's digest
+    text = render_lock(one.lock).replace(server.base_url, "http://index")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("spec-digest"))
+    return text, held, list(one.settled.notes)
+
+
+def _heldback_with(extra: str) -> list[Dist]:
+    """The held-back catalog with heldback-data needing zz-lib (2.0: below 2), and zz-lib 2.0
+    needing zz-extra."""
+    dists = [
+        replace(d, requires_dist=(*d.requires_dist, "zz-lib<2" if d.version == "2.0" else "zz-lib"))
+        if d.name == "heldback-data"
+        else d
+        for d in catalog.held_back()
+    ]
+    return [
+        *dists,
+        Dist(name="zz-lib", version="1.0"),
+        Dist(name="zz-lib", version="2.0", requires_dist=(extra,)),
+        Dist(name="zz-extra", version="1.0"),
+    ]
+
+
+CASES = {
+    # uv offline passed over zz-lib 2.0 (its needs were not cached) without a word, and the raised
+    # lock held zz-lib 1.0 where the index gives 2.0 and zz-extra
+    "a-raise-from-the-cache-alone": {
+        "before": [],
+        "after": [],
+        "first": {"packages": 'six = "*"'},
+        "then": {"packages": NAMED},
+    },
+    # torch's page from another variant's index was older than every page of this lock
+    "another-variant-s-pages": {
+        "before": [
+            Dist(name="zz-t", version="1.0"),
+            Dist(name="zz-t", version="2.0", requires_dist=("zz-q>=2",)),
+            Dist(name="zz-q", version="1.0"),
+        ],
+        "after": [Dist(name="zz-q", version="2.0")],
+        "first": {"cuda": "12.4", "packages": 'zz-t = "*"'},
+        "then": {"cuda": "12.6", "packages": 'zz-t = "*"'},
+    },
+    # "build" is a word of uv's and the name of pypa's build
+    "a-package-named-like-a-word": {
+        "before": [
+            Dist(name="zz-tool", version="1.0"),
+            Dist(name="zz-tool", version="2.0", requires_dist=("build>=2",)),
+            Dist(name="build", version="1.0"),
+        ],
+        "after": [Dist(name="build", version="2.0")],
+        "first": {"packages": 'zz-tool = "*"'},
+        "then": {"packages": 'zz-tool = "*"\nsix = "*"'},
+    },
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_a_re_resolve_from_the_cache_gives_what_the_index_gives(
+    case: dict[str, Any], tmp_path: Path, fixture_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if case["then"]["packages"] == NAMED:
+        case = {**case, "before": _heldback_with("zz-extra")}
+    from_cache = _relock(tmp_path, fixture_env, monkeypatch, online=False, **case)
+    from_index = _relock(tmp_path, fixture_env, monkeypatch, online=True, **case)
+
+    assert from_cache == from_index

@@ -32,7 +32,7 @@ from packaging.version import Version
 from envlock.errors import EnvlockError, ResolutionError
 from envlock.resolve import platform_environment, platform_tags
 from envlock.spec import Platform, Spec
-from envlock.uv_explain import Holder, explain, explanation_names, lowest_version
+from envlock.uv_explain import Holder, explain, explanation_words, lowest_version
 from envlock.wheels import parse_wheel
 
 # Bounds on the re-resolves one lock may spend (each is a full `uv lock`): per named package,
@@ -117,52 +117,41 @@ class CachedProbe(Protocol):
     def __call__(self, packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock: ...
 
 
-def fresh_pages(lock: Pylock, written: Mapping[str, float]) -> frozenset[NormalizedName]:
-    """The packages whose index pages are at least as fresh as those ``lock`` was resolved from:
-    its own packages (uv could not lock one without reading its page), and every package whose
-    page uv's cache wrote (``written``: name -> time, io.uv.page_times) no earlier than the
-    oldest page of the lock's. On an index without caching headers uv revalidates every page it
-    reads, so that is what the resolve just read; on one with them (PyPI: max-age=600), what
-    uv itself would take from its cache without asking."""
-    own = frozenset(p.name for p in lock.packages)
-    times = [written[name] for name in own if name in written]
-    if not times:
-        return own
-    oldest = min(times)
-    return own | {canonicalize_name(n) for n, t in written.items() if t >= oldest}
-
-
 def cache_first(
-    probe: CachedProbe, lock: Pylock, written: Callable[[], Mapping[str, float]]
+    probe: CachedProbe,
+    lock: Pylock,
+    *,
+    since: float,
+    written: Callable[[Iterable[str]], Mapping[str, float]],
 ) -> Probe:
-    """``probe``, asked first from uv's cache, and again from the indexes only when that answer
-    may rest on a page older than those ``lock`` (the resolve before it) rests on.
+    """``probe``, asked first from uv's cache; its answer is taken only when it is that no
+    version resolves, and rests on pages this lock read. Anything else asks the indexes.
 
-    A re-resolve follows the resolve it tests by seconds, and reads mostly the same index pages;
-    an index that sends no caching headers (a mirror, a proxy) has uv send each of them again
-    (one request per page and per wheel's metadata: about 0.6 s of a 0.7 s re-resolve of the
-    mission's stack through such a proxy). An answer from the cache is taken when every
-    package it speaks of is fresh (fresh_pages; ``written``, asked only then, says when uv's
-    cache wrote each page): the packages of the lock it made, or every name in uv's
-    explanation of why it found none (uv_explain.explanation_names, which takes any word it
-    does not know for a name). Anything else (a page the cache lacks, an older page) asks the
-    indexes, and the packages of that answer count as fresh from then on."""
+    A re-resolve follows the resolve it tests by seconds and reads mostly the same index pages;
+    from an index that sends no caching headers (a mirror, a proxy), uv fetches each of them
+    again (about 0.6 s of a 0.7 s re-resolve of the mission's stack through such a proxy).
+    ``since`` is when the lock began, by the cache's clock (io.uv.page_clock); ``written`` says
+    when uv's cache wrote the pages of the names it is given (io.uv.page_times).
+
+    - A lock from the cache alone is never taken: uv, offline, passes over a version whose page
+      or metadata it lacks without a word, so the answer can be an older one than the index's.
+    - A cache that lacks a page for a failure says so (the probe raises another EnvlockError
+      than ResolutionError): the indexes answer.
+    - uv's explanation of a failure speaks of packages; every word of it that names a page of
+      the cache (uv_explain.explanation_words) must be a package of ``lock`` (its pages were
+      read for it, or were fresh by their index's own caching headers), one an earlier answer
+      from the indexes had, or a page written since ``since``."""
     known = {p.name for p in lock.packages}
-
-    def fresh(names: frozenset[NormalizedName]) -> bool:
-        return names <= known or names <= known | fresh_pages(lock, written())
 
     def cache_then_index(packages: tuple[Requirement, ...]) -> Pylock:
         try:
-            found = probe(packages, offline=True)
+            probe(packages, offline=True)
         except ResolutionError as exc:
-            if fresh(explanation_names(_explanation(exc.detail or exc.message))):
+            words = explanation_words(_explanation(exc.detail or exc.message)) - known
+            if all(when >= since for when in written(sorted(words)).values()):
                 raise
         except EnvlockError:  # the cache lacks a page: the indexes answer
             pass
-        else:
-            if fresh(frozenset(p.name for p in found.packages)):
-                return found
         found = probe(packages)
         known.update(p.name for p in found.packages)
         return found

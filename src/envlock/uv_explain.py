@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from packaging.pylock import Pylock
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,42 +114,13 @@ def _holder(by: NormalizedName, requirement: str, lock: Pylock, detail: str) -> 
 
 
 # --------------------------------------------------------------------------------------
-# which packages an explanation speaks of (to know whether a re-resolve read only fresh pages)
+# which packages an explanation may speak of (to know whether it rests on pages just read)
 
-# The words of uv's explanations (crates/uv-resolver/src/pubgrub/report.rs: "Because ...
-# depends on ..., we can conclude that ... cannot be used", "only X<=1 is available", "there is
-# no version of X==2", "split (markers: ...)") and the marker variables it quotes. Every other
-# word is taken for a package name: a word this list lacks (a yanked release's reason, a hint,
-# new wording) only makes a name more, never one less.
-_UV_WORDS = frozenset(
-    """
-    a abi all an and are at available be because build built but can cannot cause conclude
-    current depend dependencies dependency depends distribution distributions does error extra
-    following for found from has hint implementation_name implementation_version in incompatible
-    installed is it itself know markers matching must no not of on only or os_name package
-    platform_machine platform_python_implementation platform_release platform_system
-    platform_version project python python_full_version python_version registry requested
-    require required requirements requires resolving satisfied satisfy solution solving source
-    split sys_platform tag that the there these they this those unsatisfiable unusable used
-    version versions was we were wheel wheels when with workspace yanked you your
-    """.split()  # noqa: SIM905 - a list of words reads better as words
-)
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|\[[^\]\n]*\]|\{[^}\n]*\}")  # and extras, markers
-_SPECIFIER = re.compile(r"(?:===|==|!=|<=|>=|~=|<|>)\s*[^\s,;()\[\]{}]*")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def explanation_names(text: str) -> frozenset[NormalizedName]:
-    """Every package ``text`` (uv's explanation of a failed resolution) may speak of: each word
-    that is not one of uv's own, nor a version. Over-inclusive by design."""
-    text = _SPECIFIER.sub(" ", _QUOTED.sub(" ", text.replace("'s ", " ")))
-    names = set()
-    for found in _WORD.findall(text):
-        word = found.rstrip("._-")
-        if not word or word.lower() in _UV_WORDS:
-            continue
-        try:
-            Version(word)
-        except InvalidVersion:
-            names.add(canonicalize_name(word))
-    return frozenset(names)
+def explanation_words(text: str) -> frozenset[NormalizedName]:
+    """Every word of ``text`` (uv's explanation of a failed resolution) as a package name would
+    be normalised: the packages it speaks of are among them, with uv's own words, versions and
+    marker names, which name no page of uv's cache (heldback.cache_first looks up each)."""
+    return frozenset(canonicalize_name(w) for w in _WORD.findall(text) if w.strip("._-"))

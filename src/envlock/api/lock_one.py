@@ -187,7 +187,12 @@ def _lock_one(
         env=env,
     )
     # the base image digests are asked for first, in a thread, while uv resolves
-    digests, new_lock = _prefetch_digests(spec, selection, channels, env), resolve(spec.packages)
+    # (and the moment the resolve began, by the clock of uv's cache: see heldback.cache_first)
+    since, digests, new_lock = (
+        uv.page_clock(uv.cache_dir(env)),
+        _prefetch_digests(spec, selection, channels, env),
+        resolve(spec.packages),
+    )
     settled = None
     if settling:
         from envlock.heldback import preferred_versions  # noqa: PLC0415
@@ -205,6 +210,7 @@ def _lock_one(
             reader=offer_reader,
             report=report,
             env=env,
+            since=since,
         )
         new_lock = settled.lock
     new_lock, hash_warnings = _check_index_hashes(
@@ -378,6 +384,7 @@ def _settle_named(
     reader: OfferReader | None,
     report: Reporter,
     env: Mapping[str, str],
+    since: float,
 ) -> Settled:
     """Read what the named packages' index pages offer, then raise and explain (heldback)."""
     from envlock import heldback  # noqa: PLC0415 - see the module note
@@ -398,7 +405,10 @@ def _settle_named(
     )
     direct = heldback.names_of(direct_requirements(spec, selection))
     # a re-resolve asks uv's cache first: the resolve before it just read most of its pages
-    first = heldback.cache_first(probe, lock, lambda: page_times(cache_dir(env)))
+    cache = cache_dir(env)
+    first = heldback.cache_first(
+        probe, lock, since=since, written=lambda names: page_times(cache, names)
+    )
     settled = heldback.settle(lock, spec.packages, targets, first, direct=direct, report=report)
     return replace(settled, notes=(*notes, *settled.notes))
 

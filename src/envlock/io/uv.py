@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,19 +44,31 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(base) / "envlock" / "uv"
 
 
-def page_times(cache: Path) -> dict[str, float]:
-    """Per package, when uv's cache last wrote its index page: ``simple-v*/<index>/<name>.rkyv``
-    (uv rewrites an entry each time it fetches or revalidates the page), the oldest of its
-    indexes' entries. A layout other than uv's finds nothing, which asks the indexes again
-    (heldback.cache_first)."""
+def page_clock(cache: Path) -> float:
+    """Now, by the clock that stamps the files of uv's cache (a file server's, for a cache on
+    one): the time a file made there gets. The system's clock if none can be made."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache, prefix=".envlock-clock-") as probe:
+            return os.fstat(probe.fileno()).st_mtime
+    except OSError:
+        return time.time()
+
+
+def page_times(cache: Path, names: Iterable[str]) -> dict[str, float]:
+    """When uv's cache last wrote the index page of each of ``names`` that it holds
+    (``simple-v*/<index>/<name>.rkyv``; uv rewrites an entry each time it fetches or
+    revalidates the page), the newest of its indexes' entries. A name with no page is left out.
+    """
     times: dict[str, float] = {}
-    for bucket in cache.glob("simple-v*"):
-        for entry in bucket.rglob("*.rkyv"):
-            try:
-                written = entry.stat().st_mtime
-            except OSError:
-                continue
-            times[entry.stem] = min(written, times.get(entry.stem, written))
+    for name in names:
+        for pattern in (f"simple-v*/*/{name}.rkyv", f"simple-v*/*/*/{name}.rkyv"):
+            for entry in cache.glob(pattern):
+                try:
+                    written = entry.stat().st_mtime
+                except OSError:
+                    continue
+                times[name] = max(written, times.get(name, written))
     return times
 
 
