@@ -74,6 +74,16 @@ class ResolutionError(EnvlockError):
     exit_code = ExitCode.RESOLUTION
 
 
+class CachedResolutionError(ResolutionError):
+    """No version resolves, by uv's cache alone (`uv lock --offline`). ``explanation`` is uv's
+    whole message: ``detail``, the part shown, may be cut short (heldback.cache_first reads
+    every package the message names)."""
+
+    def __init__(self, message: str, *, hint: str, detail: str = "", explanation: str) -> None:
+        super().__init__(message, hint=hint, detail=detail)
+        self.explanation = explanation
+
+
 class IndexUnavailableError(EnvlockError):
     """An index could not be reached or refused the request."""
 

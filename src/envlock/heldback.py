@@ -29,7 +29,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from envlock.errors import EnvlockError, ResolutionError
+from envlock.errors import CachedResolutionError, EnvlockError, ResolutionError
 from envlock.resolve import platform_environment, platform_tags
 from envlock.spec import Platform, Spec
 from envlock.uv_explain import Holder, explain, explanation_words, lowest_version
@@ -111,8 +111,9 @@ Probe = Callable[[tuple[Requirement, ...]], Pylock]
 
 
 class CachedProbe(Protocol):
-    """A Probe that can also answer from uv's cache alone (``offline``: no request sent; an
-    EnvlockError other than ResolutionError when the cache lacks a page it needs)."""
+    """A Probe that can also answer from uv's cache alone (``offline``: no request sent;
+    CachedResolutionError when no version resolves, another EnvlockError when the cache lacks a
+    page it needs)."""
 
     def __call__(self, packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock: ...
 
@@ -136,8 +137,9 @@ def cache_first(
     - A lock from the cache alone is never taken: uv, offline, passes over a version whose page
       or metadata it lacks without a word, so the answer can be an older one than the index's.
     - A cache that lacks a page for a failure says so (the probe raises another EnvlockError
-      than ResolutionError): the indexes answer.
-    - uv's explanation of a failure speaks of packages; every word of it that names a page of
+      than CachedResolutionError): the indexes answer.
+    - uv's explanation of a failure (all of it: ``CachedResolutionError.explanation``, which the
+      shown detail may cut short) speaks of packages; every word of it that names a page of
       the cache (uv_explain.explanation_words) must be a package of ``lock`` (its pages were
       read for it, or were fresh by their index's own caching headers), one an earlier answer
       from the indexes had, or a page written since ``since``."""
@@ -146,11 +148,11 @@ def cache_first(
     def cache_then_index(packages: tuple[Requirement, ...]) -> Pylock:
         try:
             probe(packages, offline=True)
-        except ResolutionError as exc:
-            words = explanation_words(_explanation(exc.detail or exc.message)) - known
+        except CachedResolutionError as exc:  # uv's whole message, not the part shown
+            words = explanation_words(_explanation(exc.explanation)) - known
             if all(when >= since for when in written(sorted(words)).values()):
                 raise
-        except EnvlockError:  # the cache lacks a page: the indexes answer
+        except EnvlockError:  # the cache lacks a page (or an answer of another kind)
             pass
         found = probe(packages)
         known.update(p.name for p in found.packages)

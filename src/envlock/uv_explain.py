@@ -123,4 +123,5 @@ def explanation_words(text: str) -> frozenset[NormalizedName]:
     """Every word of ``text`` (uv's explanation of a failed resolution) as a package name would
     be normalised: the packages it speaks of are among them, with uv's own words, versions and
     marker names, which name no page of uv's cache (heldback.cache_first looks up each)."""
-    return frozenset(canonicalize_name(w) for w in _WORD.findall(text) if w.strip("._-"))
+    words = (w.rstrip("._-") for w in _WORD.findall(text))  # "... cannot be used." ends one
+    return frozenset(canonicalize_name(w) for w in words if w)

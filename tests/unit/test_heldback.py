@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from envlock.errors import IndexUnavailableError, ResolutionError
+from envlock.errors import CachedResolutionError, IndexUnavailableError, ResolutionError
 from envlock.heldback import (
     PREVIOUS_LOCK,
     SPEC_FILE,
@@ -374,6 +374,7 @@ your project's requirements are unsatisfiable.
             {"wheel", "python", "hint", "v8", "2"},
         ),
         ("Because there is no version of Foo_Bar==2 and you require Foo_Bar==2", {"foo-bar"}),
+        ("And because you require zz-z., we can conclude that zz-z. cannot be used.", {"zz-z"}),
     ],
 )
 def test_explanation_words_keep_every_name_the_text_holds(text: str, names: set[str]) -> None:
@@ -399,14 +400,21 @@ class Answers:
 FIRST = lock(_pure("d", "1.0"), _pure("p", "1.0"))
 RAISED = lock(_pure("d", "2.0"), _pure("p", "1.0"))
 WITH_NEW = lock(_pure("d", "2.0"), _pure("p", "1.0"), _pure("q", "1.0"))
-CONFLICT = ResolutionError(
-    "no set",
-    detail="error: No solution\n  cause: Because d>=2 depends on p>=2 and you require p==1.0",
+
+
+def _cached(explanation: str, shown: str | None = None) -> CachedResolutionError:
+    shown = explanation if shown is None else shown
+    return CachedResolutionError("no set", hint="", detail=shown, explanation=explanation)
+
+
+CONFLICT = _cached(
+    "error: No solution\n  cause: Because d>=2 depends on p>=2 and you require p==1.0"
 )
-THROUGH_Q = ResolutionError(
-    "no set",
-    detail="error: No solution\n  cause: Because d>=2 depends on q>=2 and only q<=1 is available",
+THROUGH_Q = _cached(
+    "error: No solution\n  cause: Because d>=2 depends on q>=2 and only q<=1 is available"
 )
+# uv's message cut short for showing (resolve._trim keeps 30 lines): q is named after the cut
+CUT_BEFORE_Q = _cached(THROUGH_Q.explanation, shown="error: No solution\n  ... (1 more lines)")
 SINCE = 100.0
 
 
@@ -429,6 +437,23 @@ SINCE = 100.0
             THROUGH_Q,
             ["cache", "index"],
             id="the-index-says-so-too",
+        ),
+        pytest.param(
+            CUT_BEFORE_Q,
+            RAISED,
+            {"q": 99.0},
+            RAISED,
+            ["cache", "index"],
+            id="named-after-the-shown-part",
+        ),
+        # a failure without uv's whole message (not the cache's kind): the index answers
+        pytest.param(
+            ResolutionError("no set", detail="error: x"),
+            RAISED,
+            {},
+            RAISED,
+            ["cache", "index"],
+            id="another-failure",
         ),
         # uv offline passes over a version it has no page or metadata for without a word
         pytest.param(

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envlock import _toml
-from envlock.errors import IndexUnavailableError, InternalError
+from envlock.errors import (
+    CachedResolutionError,
+    IndexUnavailableError,
+    InternalError,
+    ResolutionError,
+)
 from envlock.io import proc
 
 if TYPE_CHECKING:
@@ -146,7 +151,14 @@ def lock_with_uv(
                     hint="Run it with the network (without --offline).",
                     detail=locked.stderr,
                 )
-            raise classify_uv_failure(locked.stderr, project, None if offline else _prober(project))
+            if not offline:
+                raise classify_uv_failure(locked.stderr, project, _prober(project))
+            error = classify_uv_failure(locked.stderr, project)
+            if isinstance(error, ResolutionError):
+                raise CachedResolutionError(
+                    error.message, hint=error.hint, detail=error.detail, explanation=locked.stderr
+                )
+            raise error
         exported = proc.run(
             [
                 uv_binary(),
