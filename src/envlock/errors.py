@@ -74,10 +74,10 @@ class ResolutionError(EnvlockError):
     exit_code = ExitCode.RESOLUTION
 
 
-class CachedResolutionError(ResolutionError):
-    """No version resolves, by uv's cache alone (`uv lock --offline`). ``explanation`` is uv's
-    whole message: ``detail``, the part shown, may be cut short (heldback.cache_first reads
-    every package the message names)."""
+class UvResolutionError(ResolutionError):
+    """No version resolves, in uv's words. ``explanation`` is uv's whole message (secrets
+    redacted): ``detail``, the part shown, may be cut short, and the held-back check reads all
+    of it (who holds a package back; heldback.cache_first: which pages it rests on)."""
 
     def __init__(self, message: str, *, hint: str, detail: str = "", explanation: str) -> None:
         super().__init__(message, hint=hint, detail=detail)

@@ -29,7 +29,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from envlock.errors import CachedResolutionError, EnvlockError, ResolutionError
+from envlock.errors import EnvlockError, ResolutionError, UvResolutionError
 from envlock.resolve import platform_environment, platform_tags
 from envlock.spec import Platform, Spec
 from envlock.uv_explain import Holder, explain, explanation_words, lowest_version
@@ -112,7 +112,7 @@ Probe = Callable[[tuple[Requirement, ...]], Pylock]
 
 class CachedProbe(Protocol):
     """A Probe that can also answer from uv's cache alone (``offline``: no request sent;
-    CachedResolutionError when no version resolves, another EnvlockError when the cache lacks a
+    UvResolutionError when no version resolves, another EnvlockError when the cache lacks a
     page it needs)."""
 
     def __call__(self, packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock: ...
@@ -137,8 +137,8 @@ def cache_first(
     - A lock from the cache alone is never taken: uv, offline, passes over a version whose page
       or metadata it lacks without a word, so the answer can be an older one than the index's.
     - A cache that lacks a page for a failure says so (the probe raises another EnvlockError
-      than CachedResolutionError): the indexes answer.
-    - uv's explanation of a failure (all of it: ``CachedResolutionError.explanation``, which the
+      than UvResolutionError): the indexes answer.
+    - uv's explanation of a failure (all of it: ``UvResolutionError.explanation``, which the
       shown detail may cut short) speaks of packages; every word of it that names a page of
       the cache (uv_explain.explanation_words) must be a package of ``lock`` (its pages were
       read for it, or were fresh by their index's own caching headers), one an earlier answer
@@ -148,7 +148,7 @@ def cache_first(
     def cache_then_index(packages: tuple[Requirement, ...]) -> Pylock:
         try:
             probe(packages, offline=True)
-        except CachedResolutionError as exc:  # uv's whole message, not the part shown
+        except UvResolutionError as exc:  # uv's whole message, not the part shown
             words = explanation_words(_explanation(exc.explanation)) - known
             if all(when >= since for when in written(sorted(words)).values()):
                 raise
@@ -328,6 +328,8 @@ class _Search:
         self.report(f"Re-resolving with {target.name}>={candidate} (uv locked {locked})")
         try:
             lock = self.probe(self.requirements(target.name, candidate))
+        except UvResolutionError as exc:  # all of uv's words: the holder may come late
+            return exc.explanation
         except ResolutionError as exc:
             return exc.detail or exc.message
         for name in sorted(self.direct):  # the torch family too: nothing named may go down

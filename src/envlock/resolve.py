@@ -26,6 +26,7 @@ from envlock.errors import (
     IndexUnavailableError,
     InternalError,
     ResolutionError,
+    UvResolutionError,
 )
 from envlock.resolve_project import (
     ENVLOCK_MIN_PYTHON,
@@ -87,14 +88,16 @@ _NETWORK_MARKERS = (
 )
 
 
-def _trim(stderr: str, secrets: tuple[str, ...], limit: int = 30) -> str:
+def _trim(stderr: str, secrets: tuple[str, ...], limit: int | None = 30) -> str:
+    """uv's stderr as envlock shows it: secrets redacted, envlock's names, its progress lines
+    dropped, cut at ``limit`` lines (None: all of them)."""
     text = in_envlock_terms(redact_text(_ANSI.sub("", stderr), secrets))
     lines = [
         line.rstrip()
         for line in text.splitlines()
         if line.strip() and not line.startswith(("Using CPython", "Resolved ", "DEBUG"))
     ]
-    if len(lines) > limit:
+    if limit is not None and len(lines) > limit:
         lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
     return "\n".join(lines)
 
@@ -103,6 +106,19 @@ _NOT_FOUND = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the pa
 _NO_VERSIONS = re.compile(r"there are no versions of ([A-Za-z0-9][A-Za-z0-9._-]*) and")
 
 StatusProbe = Callable[[str], int | None]
+
+
+def explained(error: EnvlockError, stderr: str, project: UvProject) -> EnvlockError:
+    """``error`` (classify_uv_failure's), as a UvResolutionError carrying all of uv's message
+    when it is that no version resolves."""
+    if not isinstance(error, ResolutionError) or isinstance(error, UvResolutionError):
+        return error
+    return UvResolutionError(
+        error.message,
+        hint=error.hint,
+        detail=error.detail,
+        explanation=_trim(stderr, project.secrets, limit=None),
+    )
 
 
 def classify_uv_failure(

@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from envlock.errors import CachedResolutionError, IndexUnavailableError, ResolutionError
+from envlock.errors import IndexUnavailableError, ResolutionError, UvResolutionError
 from envlock.heldback import (
     PREVIOUS_LOCK,
     SPEC_FILE,
@@ -219,6 +219,27 @@ def test_what_blocks_the_newest_is_named_with_its_requirement() -> None:
     assert describe_held_back(held) == "Held back: d 5.0 (newest 9.0) by p 1.0 through hub<2"
 
 
+class LongWindedUv(FakeUv):
+    """Refuses as FakeUv does, with uv's explanation past what envlock shows (30 lines): the
+    holder comes after the cut."""
+
+    def __call__(self, packages: tuple[Requirement, ...]) -> Pylock:
+        try:
+            return super().__call__(packages)
+        except ResolutionError as exc:
+            chain = "".join(
+                f"Because x{k}>=1 depends on y{k}<1, x{k} cannot be used.\n" for k in range(40)
+            )
+            whole = f"error: No solution found\n{chain}{WHY}"
+            shown = "\n".join([*whole.splitlines()[:30], "... (12 more lines)"])
+            raise UvResolutionError(exc.message, hint="", detail=shown, explanation=whole) from None
+
+
+def test_the_holder_is_read_from_all_of_uv_s_explanation_not_the_part_shown() -> None:
+    (held,) = _settle(LongWindedUv("5.0"), _targets()).held_back
+    assert (held.by, held.requirement) == ("p", "hub<2")
+
+
 def test_a_version_the_previous_lock_keeps_is_not_raised_but_reported() -> None:
     (held,) = _settle(FakeUv("5.0"), _targets(preferred="1.0")).held_back
     assert (held.locked, held.by, held.requirement) == (Version("1.0"), PREVIOUS_LOCK, "d==1.0")
@@ -402,9 +423,9 @@ RAISED = lock(_pure("d", "2.0"), _pure("p", "1.0"))
 WITH_NEW = lock(_pure("d", "2.0"), _pure("p", "1.0"), _pure("q", "1.0"))
 
 
-def _cached(explanation: str, shown: str | None = None) -> CachedResolutionError:
+def _cached(explanation: str, shown: str | None = None) -> UvResolutionError:
     shown = explanation if shown is None else shown
-    return CachedResolutionError("no set", hint="", detail=shown, explanation=explanation)
+    return UvResolutionError("no set", hint="", detail=shown, explanation=explanation)
 
 
 CONFLICT = _cached(

@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envlock import _toml
-from envlock.errors import (
-    CachedResolutionError,
-    IndexUnavailableError,
-    InternalError,
-    ResolutionError,
-)
+from envlock.errors import IndexUnavailableError, InternalError
 from envlock.io import proc
 
 if TYPE_CHECKING:
@@ -112,7 +107,7 @@ def lock_with_uv(
     lacks a page the resolution needs (heldback.cache_first asks the index then)."""
     # Here, not at the top: io.venv imports this module for uv_binary, and sync's no-op fast
     # path (envlock.io.sync_noop) must not pay for the resolver's imports.
-    from envlock.resolve import classify_uv_failure  # noqa: PLC0415
+    from envlock.resolve import classify_uv_failure, explained  # noqa: PLC0415
 
     env = proc.clean_environment(environ, project.credentials)
     common = [
@@ -151,14 +146,10 @@ def lock_with_uv(
                     hint="Run it with the network (without --offline).",
                     detail=locked.stderr,
                 )
-            if not offline:
-                raise classify_uv_failure(locked.stderr, project, _prober(project))
-            error = classify_uv_failure(locked.stderr, project)
-            if isinstance(error, ResolutionError):
-                raise CachedResolutionError(
-                    error.message, hint=error.hint, detail=error.detail, explanation=locked.stderr
-                )
-            raise error
+            error = classify_uv_failure(
+                locked.stderr, project, None if offline else _prober(project)
+            )
+            raise explained(error, locked.stderr, project)
         exported = proc.run(
             [
                 uv_binary(),
