@@ -262,42 +262,40 @@ def _heldback_with(extra: str) -> list[Dist]:
     ]
 
 
+def _dist(name: str, version: str, *requires: str) -> Dist:
+    return Dist(name=name, version=version, requires_dist=requires)
+
+
+def _needs_a_newer(top: str, dep: str) -> dict[str, list[Dist]]:
+    """``top`` 2.0 needs ``dep``>=2, which is published after the first lock."""
+    return {
+        "before": [_dist(top, "1.0"), _dist(top, "2.0", f"{dep}>=2"), _dist(dep, "1.0")],
+        "after": [_dist(dep, "2.0")],
+    }
+
+
 CASES = {
     # uv offline passed over zz-lib 2.0 (its needs were not cached) without a word, and the raised
     # lock held zz-lib 1.0 where the index gives 2.0 and zz-extra
     "a-raise-from-the-cache-alone": {
-        "before": [],
+        "before": _heldback_with("zz-extra"),
         "after": [],
         "first": {"packages": 'six = "*"'},
         "then": {"packages": NAMED},
     },
     # torch's page from another variant's index was older than every page of this lock
     "another-variant-s-pages": {
-        "before": [
-            Dist(name="zz-t", version="1.0"),
-            Dist(name="zz-t", version="2.0", requires_dist=("zz-q>=2",)),
-            Dist(name="zz-q", version="1.0"),
-        ],
-        "after": [Dist(name="zz-q", version="2.0")],
+        **_needs_a_newer("zz-t", "zz-q"),
         "first": {"cuda": "12.4", "packages": 'zz-t = "*"'},
         "then": {"cuda": "12.6", "packages": 'zz-t = "*"'},
     },
     # "build" is a word of uv's and the name of pypa's build
     "a-package-named-like-a-word": {
-        "before": [
-            Dist(name="zz-tool", version="1.0"),
-            Dist(name="zz-tool", version="2.0", requires_dist=("build>=2",)),
-            Dist(name="build", version="1.0"),
-        ],
-        "after": [Dist(name="build", version="2.0")],
+        **_needs_a_newer("zz-tool", "build"),
         "first": {"packages": 'zz-tool = "*"'},
         "then": {"packages": 'zz-tool = "*"\nsix = "*"'},
     },
 }
-
-
-def _dist(name: str, version: str, *requires: str) -> Dist:
-    return Dist(name=name, version=version, requires_dist=requires)
 
 
 # uv's explanation runs past the 30 lines envlock shows, and the one package whose page is old
@@ -325,8 +323,6 @@ CASES["a-name-past-the-shown-lines"] = {
 def test_a_re_resolve_from_the_cache_gives_what_the_index_gives(
     case: dict[str, Any], tmp_path: Path, fixture_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if case["then"]["packages"] == NAMED:
-        case = {**case, "before": _heldback_with("zz-extra")}
     from_cache = _relock(tmp_path, fixture_env, monkeypatch, online=False, **case)
     from_index = _relock(tmp_path, fixture_env, monkeypatch, online=True, **case)
 

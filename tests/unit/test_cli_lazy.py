@@ -3,23 +3,11 @@ command's time, issue 16), and every command is still there for --help and a typ
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import typer
 
 import envlock.cli
-
-
-def _fresh(code: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+from tests.unit.test_api_lazy import _fresh
 
 
 def _loaded_after(*argv: str) -> list[str]:
