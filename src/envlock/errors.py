@@ -75,9 +75,10 @@ class ResolutionError(EnvlockError):
 
 
 class UvResolutionError(ResolutionError):
-    """No version resolves, in uv's words. ``explanation`` is uv's whole message (secrets
-    redacted): ``detail``, the part shown, may be cut short, and the held-back check reads all
-    of it (who holds a package back; heldback.cache_first: which pages it rests on)."""
+    """uv could not resolve, in its own words (resolve.classify_uv_failure). ``explanation`` is
+    uv's whole message (secrets redacted): ``detail``, the part shown, may be cut short, and
+    the held-back check reads all of it (who holds a package back; which pages it rests on).
+    """
 
     def __init__(self, message: str, *, hint: str, detail: str = "", explanation: str) -> None:
         super().__init__(message, hint=hint, detail=detail)

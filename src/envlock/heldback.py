@@ -29,10 +29,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from envlock.errors import EnvlockError, ResolutionError, UvResolutionError
+from envlock.errors import ResolutionError, UvResolutionError
 from envlock.resolve import platform_environment, platform_tags
 from envlock.spec import Platform, Spec
-from envlock.uv_explain import Holder, explain, explanation_words, lowest_version
+from envlock.uv_explain import Holder, explain, lowest_version
 from envlock.wheels import parse_wheel
 
 # Bounds on the re-resolves one lock may spend (each is a full `uv lock`): per named package,
@@ -108,63 +108,6 @@ class Settled:
 
 # A re-resolve with the spec's packages replaced; raises ResolutionError when uv finds none.
 Probe = Callable[[tuple[Requirement, ...]], Pylock]
-
-
-class CachedProbe(Protocol):
-    """A Probe that can also answer from uv's cache alone (``offline``: no request sent;
-    UvResolutionError when no version resolves, another EnvlockError when the cache lacks a
-    page it needs)."""
-
-    def __call__(self, packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock: ...
-
-
-def cache_first(
-    probe: CachedProbe,
-    lock: Pylock,
-    *,
-    since: float,
-    written: Callable[[Iterable[str]], Mapping[str, float]],
-) -> Probe:
-    """``probe``, asked first from uv's cache; its answer is taken only when it is that no
-    version resolves, and rests on pages this lock read. Anything else asks the indexes.
-
-    A re-resolve follows the resolve it tests by seconds and reads mostly the same index pages;
-    from an index that sends no caching headers (a mirror, a proxy), uv fetches each of them
-    again (about 0.6 s of a 0.7 s re-resolve of the mission's stack through such a proxy).
-    ``since`` is when the lock began, by the cache's clock (io.uv.page_clock); ``written`` says
-    when uv's cache wrote the pages of the names it is given (io.uv.page_times).
-
-    - A lock from the cache alone is never taken: uv, offline, passes over a version whose page
-      or metadata it lacks without a word, so the answer can be an older one than the index's.
-    - A cache that lacks a page for a failure says so (the probe raises another EnvlockError
-      than UvResolutionError): the indexes answer.
-    - uv's explanation of a failure (all of it: ``UvResolutionError.explanation``, which the
-      shown detail may cut short) speaks of packages; every word of it that names a page of
-      the cache (uv_explain.explanation_words) must be a package of ``lock`` (its pages were
-      read for it, or were fresh by their index's own caching headers), one an earlier answer
-      from the indexes had, or a page written since ``since``."""
-    known = {p.name for p in lock.packages}
-
-    def cache_then_index(packages: tuple[Requirement, ...]) -> Pylock:
-        try:
-            probe(packages, offline=True)
-        except UvResolutionError as exc:  # uv's whole message, not the part shown
-            words = explanation_words(_explanation(exc.explanation)) - known
-            if all(when >= since for when in written(sorted(words)).values()):
-                raise
-        except EnvlockError:  # the cache lacks a page (or an answer of another kind)
-            pass
-        found = probe(packages)
-        known.update(p.name for p in found.packages)
-        return found
-
-    return cache_then_index
-
-
-def _explanation(text: str) -> str:
-    """uv's message from its ``error:`` line on (before it: which interpreter it used)."""
-    start = text.find("error:")
-    return text[start:] if start >= 0 else text
 
 
 # --------------------------------------------------------------------------------------

@@ -88,16 +88,20 @@ _NETWORK_MARKERS = (
 )
 
 
-def _trim(stderr: str, secrets: tuple[str, ...], limit: int | None = 30) -> str:
+def _cleaned(stderr: str, secrets: tuple[str, ...]) -> str:
     """uv's stderr as envlock shows it: secrets redacted, envlock's names, its progress lines
-    dropped, cut at ``limit`` lines (None: all of them)."""
+    dropped."""
     text = in_envlock_terms(redact_text(_ANSI.sub("", stderr), secrets))
-    lines = [
+    return "\n".join(
         line.rstrip()
         for line in text.splitlines()
         if line.strip() and not line.startswith(("Using CPython", "Resolved ", "DEBUG"))
-    ]
-    if limit is not None and len(lines) > limit:
+    )
+
+
+def _cut(text: str, limit: int = 30) -> str:
+    lines = text.splitlines()
+    if len(lines) > limit:
         lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
     return "\n".join(lines)
 
@@ -106,19 +110,6 @@ _NOT_FOUND = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the pa
 _NO_VERSIONS = re.compile(r"there are no versions of ([A-Za-z0-9][A-Za-z0-9._-]*) and")
 
 StatusProbe = Callable[[str], int | None]
-
-
-def explained(error: EnvlockError, stderr: str, project: UvProject) -> EnvlockError:
-    """``error`` (classify_uv_failure's), as a UvResolutionError carrying all of uv's message
-    when it is that no version resolves."""
-    if not isinstance(error, ResolutionError) or isinstance(error, UvResolutionError):
-        return error
-    return UvResolutionError(
-        error.message,
-        hint=error.hint,
-        detail=error.detail,
-        explanation=_trim(stderr, project.secrets, limit=None),
-    )
 
 
 def classify_uv_failure(
@@ -130,7 +121,8 @@ def classify_uv_failure(
     404) as "not found"; that is a broken or unauthorised index, not a resolution problem.
     ``status_of`` (a URL -> HTTP status probe from the io layer) names the status.
     """
-    detail = _trim(stderr, project.secrets)
+    whole = _cleaned(stderr, project.secrets)  # a UvResolutionError's explanation
+    detail = _cut(whole)
     lowered = detail.lower()
     for match in _NOT_FOUND.finditer(detail):
         name = canonicalize_name(match.group(1))
@@ -181,18 +173,20 @@ def classify_uv_failure(
                 detail=detail,
             )
     if missing:
-        return ResolutionError(
+        return UvResolutionError(
             f"the PyPI index has no package named {', '.join(sorted(set(missing)))}",
             hint="Check the spelling in [packages]. If every package is reported missing, check "
             "the PyPI index URL ([indexes] pypi or ENVLOCK_PYPI_INDEX_URL).",
             detail=detail,
+            explanation=whole,
         )
     if "no solution found" in lowered or "unsatisfiable" in lowered:
-        return ResolutionError(
+        return UvResolutionError(
             "no set of packages satisfies torchenv.toml",
             hint="Read uv's explanation above; loosen the named requirement or pick another "
             "torch release/build (`envlock channels` lists what exists).",
             detail=detail,
+            explanation=whole,
         )
     if any(marker in lowered for marker in _NETWORK_MARKERS):
         index = _name_index(detail, project.index_labels)
@@ -212,10 +206,11 @@ def classify_uv_failure(
             "credentials, then run `envlock lock` again; the previous lock was left as it was.",
             detail=detail,
         )
-    return ResolutionError(
+    return UvResolutionError(
         "uv could not lock the environment",
         hint="Read uv's message above; run with --debug for the full uv command line.",
         detail=detail,
+        explanation=whole,
     )
 
 

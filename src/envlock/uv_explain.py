@@ -122,6 +122,6 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def explanation_words(text: str) -> frozenset[NormalizedName]:
     """Every word of ``text`` (uv's explanation of a failed resolution) as a package name would
     be normalised: the packages it speaks of are among them, with uv's own words, versions and
-    marker names, which name no page of uv's cache (heldback.cache_first looks up each)."""
+    marker names, which name no page of uv's cache (cached_probe.cache_first looks up each)."""
     words = (w.rstrip("._-") for w in _WORD.findall(text))  # "... cannot be used." ends one
     return frozenset(canonicalize_name(w) for w in words if w)

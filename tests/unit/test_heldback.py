@@ -13,13 +13,13 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from envlock.cached_probe import cache_first
 from envlock.errors import IndexUnavailableError, ResolutionError, UvResolutionError
 from envlock.heldback import (
     PREVIOUS_LOCK,
     SPEC_FILE,
     Offer,
     Target,
-    cache_first,
     describe_held_back,
     explain,
     offered_versions,
@@ -369,7 +369,7 @@ def test_a_prerelease_is_not_the_newest_unless_the_spec_asks_for_prereleases() -
 
 
 # ---------------------------------------------------------------------------------------
-# a re-resolve asks uv's cache first (heldback.cache_first)
+# a re-resolve asks uv's cache first (cached_probe.cache_first)
 
 REAL_OFFLINE_ANSWER = """\
 Using CPython 3.11.7 interpreter at: /work/venv/bin/python

@@ -17,6 +17,7 @@ from envlock.errors import (
     HashMismatchError,
     IndexUnavailableError,
     ResolutionError,
+    UvResolutionError,
 )
 from envlock.resolve import (
     UvProject,
@@ -233,14 +234,14 @@ FAILURES: dict[str, tuple[str, dict[str, str], int | None, type[EnvlockError], s
         "Because no-such-pkg was not found in the package registry and you require it",
         {},
         404,
-        ResolutionError,
+        UvResolutionError,
         "the PyPI index has no package named no-such-pkg",
     ),
     "unsatisfiable": (
         "  x No solution found when resolving dependencies:\n  ╰─▶ Because six>=99 ...",
         {},
         None,
-        ResolutionError,
+        UvResolutionError,
         "no set of packages satisfies torchenv.toml",
     ),
     "timeout": (
@@ -257,7 +258,7 @@ FAILURES: dict[str, tuple[str, dict[str, str], int | None, type[EnvlockError], s
         IndexUnavailableError,
         "could not read the PyTorch cu126 index (https://download.pytorch.org/whl/cu126) (HTTP 503)",
     ),
-    "anything-else": ("error: something odd", {}, None, ResolutionError, "uv could not lock"),
+    "anything-else": ("error: something odd", {}, None, UvResolutionError, "uv could not lock"),
 }
 
 
@@ -283,6 +284,9 @@ def test_classify_uv_failure(
     assert error.hint
     assert "s3cret" not in error.detail and "****" in error.detail
     assert (status is not None) is bool(probed)
+    if isinstance(error, UvResolutionError):  # all of uv's words, redacted as the detail is
+        assert stderr.splitlines()[0] in error.explanation
+        assert "s3cret" not in error.explanation and "****" in error.explanation
 
 
 def _selection(cuda: str = "12.6", packages: str = "") -> tuple[Any, Any]:

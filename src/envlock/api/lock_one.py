@@ -35,8 +35,9 @@ from envlock.urls import redact_url
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
 
+    from envlock.cached_probe import CachedProbe
     from envlock.channels import Channels, Selection
-    from envlock.heldback import CachedProbe, OfferReader, Settled
+    from envlock.heldback import OfferReader, Settled
     from envlock.io.ports import IndexReader
     from envlock.io.registry import Prefetch
     from envlock.resolve import UvProject
@@ -151,7 +152,7 @@ def _lock_one(
     def resolve(packages: tuple[Requirement, ...], *, offline: bool = False) -> Pylock:
         """uv's lock of the spec with ``packages`` as its [packages] (the spec's own, or the
         bounds of a re-resolve), filtered to the targets and checked for routing; ``offline``
-        from uv's cache alone (heldback.cache_first)."""
+        from uv's cache alone (cached_probe.cache_first)."""
         asked = spec if packages == spec.packages else replace(spec, packages=packages)
         outcome = uv.lock_with_uv(
             build_uv_project(asked, selection, indexes),
@@ -187,7 +188,7 @@ def _lock_one(
         env=env,
     )
     # the base image digests are asked for first, in a thread, while uv resolves
-    # (and the moment the resolve began, by the clock of uv's cache: see heldback.cache_first)
+    # (and the moment the resolve began, by the clock of uv's cache: see cached_probe.cache_first)
     since, digests, new_lock = (
         uv.page_clock(uv.cache_dir(env)),
         _prefetch_digests(spec, selection, channels, env),
@@ -388,6 +389,7 @@ def _settle_named(
 ) -> Settled:
     """Read what the named packages' index pages offer, then raise and explain (heldback)."""
     from envlock import heldback  # noqa: PLC0415 - see the module note
+    from envlock.cached_probe import cache_first  # noqa: PLC0415
     from envlock.io.uv import cache_dir, page_times  # noqa: PLC0415
     from envlock.resolve import direct_requirements  # noqa: PLC0415
 
@@ -406,9 +408,7 @@ def _settle_named(
     direct = heldback.names_of(direct_requirements(spec, selection))
     # a re-resolve asks uv's cache first: the resolve before it just read most of its pages
     cache = cache_dir(env)
-    first = heldback.cache_first(
-        probe, lock, since=since, written=lambda names: page_times(cache, names)
-    )
+    first = cache_first(probe, lock, since=since, written=lambda names: page_times(cache, names))
     settled = heldback.settle(lock, spec.packages, targets, first, direct=direct, report=report)
     return replace(settled, notes=(*notes, *settled.notes))
 

@@ -104,10 +104,10 @@ def lock_with_uv(
     """Write the project in a temp dir, `uv lock` it, `uv export` it as PEP 751, read both.
 
     ``offline``: from uv's cache alone, no request sent; IndexUnavailableError when the cache
-    lacks a page the resolution needs (heldback.cache_first asks the index then)."""
+    lacks a page the resolution needs (cached_probe.cache_first asks the index then)."""
     # Here, not at the top: io.venv imports this module for uv_binary, and sync's no-op fast
     # path (envlock.io.sync_noop) must not pay for the resolver's imports.
-    from envlock.resolve import classify_uv_failure, explained  # noqa: PLC0415
+    from envlock.resolve import classify_uv_failure  # noqa: PLC0415
 
     env = proc.clean_environment(environ, project.credentials)
     common = [
@@ -146,10 +146,7 @@ def lock_with_uv(
                     hint="Run it with the network (without --offline).",
                     detail=locked.stderr,
                 )
-            error = classify_uv_failure(
-                locked.stderr, project, None if offline else _prober(project)
-            )
-            raise explained(error, locked.stderr, project)
+            raise classify_uv_failure(locked.stderr, project, None if offline else _prober(project))
         exported = proc.run(
             [
                 uv_binary(),
